@@ -1,0 +1,60 @@
+/**
+ * Runs the test suites with node's own test runner (through tsx): every `*.test.ts` beside the code under
+ * packages/, then each end-to-end suite under e2e/ in turn. One file at a time: the e2e suites share the
+ * host's VM capacity. Exits non-zero if any suite failed.
+ *   node --import tsx scripts/run-tests.ts            all
+ *   node --import tsx scripts/run-tests.ts unit       unit tests only
+ *   node --import tsx scripts/run-tests.ts e2e/node   one e2e suite
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+function findTests(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...findTests(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out.sort();
+}
+
+const suites: { name: string; files: string[] }[] = [];
+suites.push({ name: 'unit', files: findTests(path.join(root, 'packages')) });
+const e2eRoot = path.join(root, 'e2e');
+for (const name of readdirSync(e2eRoot).sort()) {
+  const dir = path.join(e2eRoot, name);
+  if (statSync(dir).isDirectory()) suites.push({ name: `e2e/${name}`, files: findTests(dir) });
+}
+
+const wanted = process.argv.slice(2);
+const selected = wanted.length ? suites.filter((s) => wanted.includes(s.name)) : suites;
+if (wanted.length && selected.length !== wanted.length) {
+  console.error(`unknown suite in ${wanted.join(', ')}; known: ${suites.map((s) => s.name).join(', ')}`);
+  process.exit(2);
+}
+
+const failed: string[] = [];
+for (const suite of selected) {
+  if (suite.files.length === 0) {
+    console.error(`[test] suite ${suite.name} has no test files`);
+    failed.push(suite.name);
+    continue;
+  }
+  console.log(`\n[test] ${suite.name}: ${suite.files.length} files`);
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...suite.files.map((f) => path.relative(root, f))],
+    { cwd: root, stdio: 'inherit', env: process.env },
+  );
+  if (r.status !== 0) failed.push(suite.name);
+}
+if (failed.length) {
+  console.error(`\n[test] FAILED suites: ${failed.join(', ')}`);
+  process.exit(1);
+}
+console.log(`\n[test] all ${selected.length} suites passed`);
