@@ -10,7 +10,7 @@
  *     GUEST_TCP_PORT on the VM's own IP and both sides authenticate with an HMAC challenge (see
  *     `hello.challenge`/`auth`) keyed by the per-VM channel key. Either way secrets only cross this channel.
  *
- * Sequence: guest -> hello; host -> configure; guest -> started, then ready (readiness probe passed) or
+ * Sequence: host -> sync (on connect); guest -> hello; host -> configure; guest -> started, then ready (readiness probe passed) or
  * exit; any time: log lines, ping/pong, exec/exec-result, time; host -> shutdown ends it (guest stops the
  * workload, syncs, powers off).
  */
@@ -28,6 +28,10 @@ export type GuestToHost =
       helloAtUptime: number;
       /** Present only on the TCP transport: HMAC-SHA256(key, nonce) proves the guest holds the channel key. */
       challenge?: string;
+      /** State, so a node that reconnects (e.g. after its own restart) can adopt without reconfiguring. */
+      configured: boolean;
+      ready: boolean;
+      workloadPid: number | null;
     }
   | { t: 'started'; pid: number }
   | { t: 'ready'; atUptime: number }
@@ -38,6 +42,9 @@ export type GuestToHost =
   | { t: 'error'; message: string };
 
 export type HostToGuest =
+  /** Sent by the host on every (re)connect; the guest answers with `hello`. The guest also sends `hello`
+   *  unprompted every second until it is configured (virtio-serial drops writes while no host is attached). */
+  | { t: 'sync' }
   | {
       t: 'configure';
       /** Host wall clock (ms since epoch): the guest sets its clock from it (microvm has no RTC). */
