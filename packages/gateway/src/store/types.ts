@@ -1,5 +1,16 @@
 import type { AgentState } from '@romulus/shared';
 
+/*
+ * Changes since the first draft (additive; callers written against the draft keep working):
+ * - AgentPatch: a key present with value `undefined` removes that optional field (reason, target, readyAt,
+ *   stoppedAt, runningSince); undefined for a required field is ignored. closeRunningAt folds first, then
+ *   the patch applies (so one call can close an interval and open a new one).
+ * - acquireWalletLock by the agent that already holds the lock succeeds (a retried spawn step is harmless).
+ * - createAgent is safe to retry: the same id for the same wallet is a no-op (counted once); the same id for
+ *   another wallet throws StoreError('conflict'). Invalid records or patches throw StoreError('invalid').
+ * - close() is idempotent; calls after close reject.
+ */
+
 /**
  * The gateway's store port. Adapters: SQLite (embedded single-node default) and Redis (multi-gateway; keys
  * are Redis Cluster compatible: every multi-key operation touches keys of one hash slot). Both pass the
