@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(
   qemu-system-x86 qemu-utils              # the qemu VMM (microvm machine) and qemu-img
   linux-source-6.1 build-essential bc flex bison libelf-dev libssl-dev cpio kmod dwarves  # guest kernel build
-  mmdebstrap e2fsprogs busybox-static     # root filesystems (mmdebstrap -> mkfs.ext4 -d)
+  mmdebstrap e2fsprogs busybox-static patchelf  # root filesystems (mmdebstrap -> mkfs.ext4 -d); patchelf points node at /opt/romulus/lib
   nftables iproute2                       # bridge, TAPs, isolation rules
   redis-server                            # the Redis store adapter's tests start their own redis-server
   xz-utils rsync ca-certificates git curl

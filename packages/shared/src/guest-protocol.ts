@@ -1,3 +1,5 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
 /**
  * Host <-> guest agent channel: newline-delimited JSON, one message per line, UTF-8.
  *
@@ -26,8 +28,12 @@ export type GuestToHost =
       /** Seconds since guest kernel boot (from /proc/uptime) when init started and when this hello was sent. */
       initStartedAtUptime: number;
       helloAtUptime: number;
-      /** Present only on the TCP transport: HMAC-SHA256(key, nonce) proves the guest holds the channel key. */
+      /** Present only on the TCP transport: hex HMAC-SHA256(key, 'romulus-guest:' + sync.nonce) proves the
+       *  guest holds the channel key (see tcpGuestProof). */
       challenge?: string;
+      /** TCP transport only: the guest's fresh random nonce (hex) for this connection; the host proves itself
+       *  with hex HMAC-SHA256(key, 'romulus-host:' + nonce) in `configure.auth` or an `auth` message. */
+      nonce?: string;
       /** State, so a node that reconnects (e.g. after its own restart) can adopt without reconfiguring. */
       configured: boolean;
       ready: boolean;
@@ -44,7 +50,14 @@ export type GuestToHost =
 export type HostToGuest =
   /** Sent by the host on every (re)connect; the guest answers with `hello`. The guest also sends `hello`
    *  unprompted every second until it is configured (virtio-serial drops writes while no host is attached). */
-  | { t: 'sync' }
+  | {
+      t: 'sync';
+      /** TCP transport only: the host's fresh random nonce (hex, >= 16 bytes) the guest must answer. */
+      nonce?: string;
+    }
+  /** TCP transport only: the host's proof for a connection to an already configured guest (adoption). Until
+   *  the host has proved itself (here or in `configure.auth`) the guest answers only `sync`. */
+  | { t: 'auth'; auth: string }
   | {
       t: 'configure';
       /** Host wall clock (ms since epoch): the guest sets its clock from it (microvm has no RTC). */
@@ -72,3 +85,19 @@ export const CMDLINE = {
   /** TCP transport only (Firecracker, whose cmdline travels over its API socket, not argv): channel HMAC key. */
   channelKey: 'romulus.chkey',
 } as const;
+
+/** TCP transport handshake proofs (hex HMAC-SHA256 keyed by the hex channel key). The guest answers the
+ *  host's `sync.nonce` with tcpGuestProof in `hello.challenge`; the host answers the guest's `hello.nonce`
+ *  with tcpHostProof in `configure.auth` or an `auth` message. Distinct prefixes keep one proof from being
+ *  replayed as the other. */
+export function tcpGuestProof(keyHex: string, hostNonce: string): string {
+  return createHmac('sha256', Buffer.from(keyHex, 'hex')).update(`romulus-guest:${hostNonce}`).digest('hex');
+}
+export function tcpHostProof(keyHex: string, guestNonce: string): string {
+  return createHmac('sha256', Buffer.from(keyHex, 'hex')).update(`romulus-host:${guestNonce}`).digest('hex');
+}
+/** Constant-time comparison of two hex proofs. */
+export function proofMatches(expected: string, got: unknown): boolean {
+  if (typeof got !== 'string' || got.length !== expected.length) return false;
+  return timingSafeEqual(Buffer.from(expected), Buffer.from(got));
+}
