@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Cluster, Redis } from 'ioredis';
+import { runStoreConformance } from './conformance.ts';
+import { createStore } from './create.ts';
+import { INSERT_AGENT, runScript } from './redis-scripts.ts';
+import { RedisStore } from './redis.ts';
+import { startRedisCluster, startRedisServer, type RunningRedis } from './testing/redis-servers.ts';
+
+// Each namespace is a key prefix; two stores on one namespace are two client connections to one keyspace.
+describe('redis (single redis-server)', () => {
+  let server: RunningRedis;
+  before(async () => {
+    server = await startRedisServer();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  runStoreConformance('redis', async (ns) => {
+    const s = new RedisStore({ url: server.url, prefix: `t:${ns}:` });
+    await s.ready();
+    return s;
+  });
+
+  describe('redis specifics', () => {
+    it('completes an interrupted createAgent when it is retried (step 1 done, step 2 lost)', async () => {
+      const store = new RedisStore({ url: server.url, prefix: 't:retry:' });
+      const raw = new Redis(server.url);
+      try {
+        const rec = { id: 'ag-r', wallet: 'w-r', agentType: 'chat', image: 'i', tier: 'basic', cores: 1, memoryMib: 1024, nodeId: 'n', state: 'starting' as const, accessTokenHash: 'h', spawnedAt: 5, uptimeMs: 0 };
+        // Only the first step: the record and its state index, as if the gateway died right after it.
+        await runScript(raw, INSERT_AGENT, ['t:retry:{agents}:agent:ag-r', 't:retry:{agents}:state:starting'], ['ag-r', ...Object.entries(rec).flatMap(([k, v]) => [k, String(v)])]);
+        assert.equal(await store.getSpawnCount('w-r'), 0);
+        assert.deepEqual(await store.listAgentsByWallet('w-r'), []);
+        await store.createAgent(rec);
+        assert.equal(await store.getSpawnCount('w-r'), 1);
+        assert.deepEqual(await store.listAgentsByWallet('w-r'), [rec]);
+      } finally {
+        raw.disconnect();
+        await store.close();
+      }
+    });
+
+    it('keeps working after the server forgot its scripts (NOSCRIPT falls back to EVAL)', async () => {
+      const store = new RedisStore({ url: server.url, prefix: 't:flush:' });
+      const raw = new Redis(server.url);
+      try {
+        assert.deepEqual(await store.acquireWalletLock('w', 'a1'), { acquired: true });
+        await raw.script('FLUSH');
+        assert.deepEqual(await store.acquireWalletLock('w', 'a2'), { acquired: false, holder: 'a1' });
+      } finally {
+        raw.disconnect();
+        await store.close();
+      }
+    });
+
+    it('createStore validates config, connects, and fails fast on a dead server', async () => {
+      const s = await createStore({ kind: 'redis', url: server.url, prefix: 't:create:' });
+      assert.equal(s.kind, 'redis');
+      assert.equal(await s.claimSignature('x', 1000), true);
+      await s.close();
+      await assert.rejects(createStore({ kind: 'redis', url: '' }));
+      await assert.rejects(createStore({ kind: 'redis', url: server.url, prefix: 'bad{prefix}' }));
+      const dead = new URL(server.url);
+      dead.port = String(Number(dead.port) === 65535 ? 1 : Number(dead.port) + 1); // nothing listens there (loopback)
+      await assert.rejects(createStore({ kind: 'redis', url: dead.toString() }));
+    });
+  });
+});
+
+describe('redis cluster (3 masters on loopback)', () => {
+  let cluster: RunningRedis;
+  before(async () => {
+    cluster = await startRedisCluster();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('really is a cluster that refuses cross-slot commands (so the suite below proves the key layout)', async () => {
+    const c = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: Number(n.split(':')[1]) })));
+    try {
+      await assert.rejects(c.mget('{a}x', '{b}y'), /CROSSSLOT/);
+      assert.equal(Object.keys(await c.nodes('master')).length, 3);
+    } finally {
+      c.disconnect();
+    }
+  });
+
+  runStoreConformance('redis-cluster', async (ns) => {
+    const s = (await createStore({ kind: 'redis-cluster', nodes: cluster.nodes, prefix: `t:${ns}:` })) as RedisStore;
+    return s;
+  });
+});
