@@ -1,5 +1,17 @@
 import type { Accel } from '@romulus/shared';
 
+/*
+ * Port changes by the vmm owner (tell the node-daemon engineer):
+ *   - VmLaunchSpec.guestIp (optional): the VM's IP; firecracker's TCP channel needs it (else parsed from ip=).
+ *   - VmLaunchSpec.cgroup: now optional overrides; the driver always places the VMM in its own cgroup
+ *     (limits default to vcpus cores and memoryMib + VMM overhead for the accelerator) unless the driver
+ *     was built with cgroups disabled.
+ *   - VmmProbeResult.usable: false when the driver cannot run VMs here at all (firecracker without KVM).
+ *   - VmmDriver.close(): stops the driver's housekeeping timer (console log cap); VMs keep running.
+ *   - stop(): does NOT ask the guest itself beyond what the VMM can do (qemu: QMP system_reset, which
+ *     with -no-reboot ends QEMU; firecracker: SendCtrlAltDel). Ask the guest over the channel first.
+ */
+
 /**
  * The VMM driver port. The VM manager (core) speaks only to this; `qemu` and `firecracker` adapters
  * implement it, and one shared suite (driver-suite.ts) runs against every adapter that can run here.
@@ -24,8 +36,13 @@ export interface VmLaunchSpec {
   tap?: { name: string; mac: string };
   /** Per-VM directory the driver owns for its sockets, pid file, console log and launch record. */
   stateDir: string;
-  /** Resource limits for the VMM process's own cgroup (set up by the driver through ./cgroups.ts). */
-  cgroup?: { cpuQuotaCores: number; memoryLimitMib: number };
+  /**
+   * Overrides for the VMM process's own cgroup limits (set up by the driver through ./cgroups.ts).
+   * Default: cpuQuotaCores = vcpus, memoryLimitMib = memoryMib + the accelerator's VMM overhead allowance.
+   */
+  cgroup?: { cpuQuotaCores?: number; memoryLimitMib?: number };
+  /** The VM's IP (the one in the cmdline's ip=). Firecracker's TCP channel connects to it. */
+  guestIp?: string;
 }
 
 /** How the node reaches the guest agent of a VM. */
@@ -47,6 +64,8 @@ export interface RunningVm {
 }
 
 export interface VmmProbeResult {
+  /** False when this driver cannot run VMs on this host at all (firecracker without working KVM). */
+  usable: boolean;
   accel: Accel;
   /** Why KVM is not used, when it is not (shown in logs, health, capacity and metrics). */
   reason?: string;
@@ -75,4 +94,6 @@ export interface VmmDriver {
   /** Optional: snapshot/restore (firecracker: /snapshot/create + /snapshot/load; qemu: migrate to file). */
   snapshot?(vm: RunningVm, dir: string): Promise<void>;
   restore?(spec: VmLaunchSpec, dir: string): Promise<RunningVm>;
+  /** Stop the driver's own housekeeping (timers). Running VMs are left alone. */
+  close(): void;
 }

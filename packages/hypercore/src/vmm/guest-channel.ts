@@ -1,0 +1,94 @@
+import net from 'node:net';
+import type { GuestToHost, HostToGuest } from '@romulus/shared';
+import type { ChannelEndpoint } from './types.ts';
+
+/**
+ * A small client for the guest agent's channel (newline-delimited JSON, see @romulus/shared's
+ * guest-protocol.ts), used by the driver suite to prove a VM really booted to its agent. The node
+ * daemon has its own, richer channel code; this one only needs connect, sync/hello, send, and wait.
+ */
+export class GuestChannel {
+  private buf = '';
+  private readonly seen: GuestToHost[] = [];
+  private listeners: (() => void)[] = [];
+  private closed = false;
+
+  private constructor(private readonly sock: net.Socket) {
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      this.buf += d;
+      let i: number;
+      while ((i = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, i).trim();
+        this.buf = this.buf.slice(i + 1);
+        if (!line) continue;
+        try {
+          this.seen.push(JSON.parse(line) as GuestToHost);
+        } catch {
+          /* not a protocol line: ignore */
+        }
+      }
+      for (const l of this.listeners.splice(0)) l();
+    });
+    const end = () => {
+      this.closed = true;
+      for (const l of this.listeners.splice(0)) l();
+    };
+    sock.on('close', end);
+    sock.on('error', end);
+  }
+
+  static connect(ep: ChannelEndpoint, timeoutMs = 5000): Promise<GuestChannel> {
+    return new Promise((resolve, reject) => {
+      const s = ep.kind === 'unix' ? net.connect(ep.path) : net.connect(ep.port, ep.host);
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new Error('guest channel connect timeout'));
+      }, timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        resolve(new GuestChannel(s));
+      });
+      s.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+  }
+
+  send(msg: HostToGuest): void {
+    this.sock.write(JSON.stringify(msg) + '\n');
+  }
+
+  /** Wait for the first message (seen so far or arriving later) that matches; consumes it. */
+  async waitFor<T extends GuestToHost>(match: (m: GuestToHost) => m is T, timeoutMs: number): Promise<T>;
+  async waitFor(match: (m: GuestToHost) => boolean, timeoutMs: number): Promise<GuestToHost>;
+  async waitFor(match: (m: GuestToHost) => boolean, timeoutMs: number): Promise<GuestToHost> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const idx = this.seen.findIndex(match);
+      if (idx >= 0) return this.seen.splice(idx, 1)[0];
+      if (this.closed) throw new Error('guest channel closed');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`guest channel: no matching message within ${timeoutMs} ms`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.listeners.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  async exec(argv: string[], timeoutMs: number): Promise<Extract<GuestToHost, { t: 'exec-result' }>> {
+    const id = `x${Math.random().toString(16).slice(2)}`;
+    this.send({ t: 'exec', id, argv, timeoutMs });
+    return this.waitFor((m): m is Extract<GuestToHost, { t: 'exec-result' }> => m.t === 'exec-result' && m.id === id, timeoutMs + 5000);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.sock.destroy();
+  }
+}

@@ -1,0 +1,18 @@
+export * from './types.ts';
+export { QemuDriver, type QemuDriverOptions } from './qemu.ts';
+export { FirecrackerDriver, type FirecrackerDriverOptions } from './firecracker.ts';
+export {
+  detectCgroups,
+  VmCgroup,
+  vmmOverheadMib,
+  cgroupExecArgv,
+  realCgroupFs,
+  type CgroupFs,
+  type CgroupLayout,
+  type CgroupLimits,
+  type CgroupVersion,
+} from './cgroups.ts';
+export { runDriverSuite, contractCmdline, type DriverSuiteEnv } from './driver-suite.ts';
+export { GuestChannel } from './guest-channel.ts';
+export { isProcessAlive, pidStartTime, processPssKib } from './proc.ts';
+export { createDriver, type DriverName, type CreateDriverOptions } from './create-driver.ts';

@@ -1,0 +1,53 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { RunningVm, VmLaunchSpec } from './types.ts';
+
+/**
+ * launch.json in the VM's state dir: what a driver needs to re-attach to a VMM after the node daemon
+ * restarted (adopt). Written atomically (tmp + rename) with mode 0600. Never holds secrets: the spec's
+ * kernel cmdline is stored with any channel key redacted.
+ */
+export const LAUNCH_RECORD = 'launch.json';
+
+export interface LaunchRecord {
+  driver: 'qemu' | 'firecracker';
+  vm: RunningVm;
+  spec: VmLaunchSpec;
+  /** Paths of everything the driver created in stateDir that must go when the VM goes. */
+  ownedPaths: string[];
+  /** Cgroup name under the driver's parent cgroup (null when cgroups are disabled). */
+  cgroup: string | null;
+}
+
+/** Remove `romulus.chkey=<hex>` (and any other key=value the caller names) from a kernel cmdline. */
+export function redactCmdline(cmdline: string, keys: string[] = ['romulus.chkey']): string {
+  return cmdline
+    .split(/\s+/)
+    .map((tok) => {
+      const k = tok.split('=')[0];
+      return keys.includes(k) ? `${k}=[REDACTED]` : tok;
+    })
+    .join(' ');
+}
+
+export function writeLaunchRecord(stateDir: string, rec: LaunchRecord): void {
+  const safe: LaunchRecord = {
+    ...rec,
+    spec: { ...rec.spec, kernelCmdline: redactCmdline(rec.spec.kernelCmdline) },
+    vm: rec.vm.channel.kind === 'tcp' ? { ...rec.vm, channel: { ...rec.vm.channel, key: '' } } : rec.vm,
+  };
+  const file = path.join(stateDir, LAUNCH_RECORD);
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, JSON.stringify(safe, null, 2), { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+export function readLaunchRecord(stateDir: string): LaunchRecord | null {
+  try {
+    const rec = JSON.parse(readFileSync(path.join(stateDir, LAUNCH_RECORD), 'utf8')) as LaunchRecord;
+    if (!rec?.vm || typeof rec.vm.pid !== 'number' || typeof rec.vm.pidStartTime !== 'string') return null;
+    return rec;
+  } catch {
+    return null;
+  }
+}

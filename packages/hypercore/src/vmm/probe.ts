@@ -1,0 +1,144 @@
+import { spawn, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '@romulus/shared';
+import { MICROVM_MACHINE } from './qemu-args.ts';
+import type { VmmProbeResult } from './types.ts';
+
+/**
+ * Accelerator probe by behaviour: boot the guest kernel under -accel kvm with no disk and watch its serial
+ * console. A kernel that reaches the root-mount stage ("VFS:", "Unable to mount root", "Kernel panic")
+ * within the bound proves KVM runs guests here; "KVM internal error", an early exit, or silence (a PVM host
+ * crawling) means TCG. Cached per (qemu version, kernel sha256), in memory and in <cacheDir>/vmm-probe.json.
+ */
+export const PROBE_OK = /VFS: |Unable to mount root|Kernel panic/;
+export const PROBE_KVM_BROKEN = /KVM internal error|emulation failure|failed to initialize kvm|Could not access KVM/i;
+
+export interface ProbeOptions {
+  qemuBinary: string;
+  kernelPath: string;
+  cacheDir: string;
+  timeoutMs: number;
+  kvmDevice?: string;
+  log?: Logger;
+}
+
+const memo = new Map<string, VmmProbeResult & { probedAt: string; durationMs: number }>();
+
+export function qemuVersion(binary: string): string {
+  const out = execFileSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  return /version\s+(\S+)/.exec(out)?.[1] ?? out.split('\n')[0].trim();
+}
+
+export async function fileSha256(p: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(p)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Classify a probe boot's console + stderr text. Pure, so the decision is unit-testable. */
+export function classifyProbeOutput(text: string, exitedEarly: boolean, timedOut: boolean): { ok: boolean; reason?: string } {
+  if (PROBE_OK.test(text)) return { ok: true };
+  const broken = PROBE_KVM_BROKEN.exec(text);
+  if (broken) {
+    const line = text.split('\n').find((l) => PROBE_KVM_BROKEN.test(l))?.trim() ?? broken[0];
+    return { ok: false, reason: `KVM probe boot failed: ${line}` };
+  }
+  if (timedOut) return { ok: false, reason: 'KVM probe boot did not reach the root mount in time (KVM present but not usable, e.g. a PVM nested host)' };
+  if (exitedEarly) {
+    const tail = text.trim().split('\n').slice(-3).join(' | ');
+    return { ok: false, reason: `KVM probe boot: qemu exited before the kernel reached the root mount${tail ? `: ${tail}` : ''}` };
+  }
+  return { ok: false, reason: 'KVM probe boot gave no usable result' };
+}
+
+async function probeBoot(o: ProbeOptions): Promise<{ ok: boolean; reason?: string }> {
+  const args = [
+    '-M', MICROVM_MACHINE, '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-accel', 'kvm', '-cpu', 'host', '-smp', '1', '-m', '128M',
+    '-kernel', o.kernelPath, '-append', 'console=ttyS0 panic=-1 root=/dev/nonexistent',
+    '-serial', 'stdio',
+  ];
+  const child = spawn(o.qemuBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (exitedEarly: boolean, timedOut: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      resolve(classifyProbeOutput(text, exitedEarly, timedOut));
+    };
+    const onData = (d: Buffer) => {
+      text += d.toString('utf8');
+      if (text.length > 1_000_000) text = text.slice(-100_000);
+      if (PROBE_OK.test(text) || PROBE_KVM_BROKEN.test(text)) finish(false, false);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', (e) => {
+      text += `\n${e.message}`;
+      finish(true, false);
+    });
+    child.on('exit', () => setImmediate(() => finish(true, false)));
+    const timer = setTimeout(() => finish(false, true), o.timeoutMs);
+  });
+}
+
+export async function probeQemuAccel(o: ProbeOptions): Promise<VmmProbeResult & { durationMs: number }> {
+  const version = qemuVersion(o.qemuBinary);
+  const kernelHash = await fileSha256(o.kernelPath);
+  const key = `${version}|${kernelHash}`;
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const cacheFile = path.join(o.cacheDir, 'vmm-probe.json');
+  let disk: Record<string, VmmProbeResult & { probedAt: string; durationMs: number }> = {};
+  try {
+    disk = JSON.parse(readFileSync(cacheFile, 'utf8'));
+  } catch {
+    /* no cache yet */
+  }
+  if (disk[key]) {
+    memo.set(key, disk[key]);
+    report(o.log, disk[key], true);
+    return disk[key];
+  }
+  const started = Date.now();
+  const kvm = o.kvmDevice ?? '/dev/kvm';
+  const outcome = existsSync(kvm) ? await probeBoot(o) : { ok: false, reason: `${kvm} does not exist` };
+  const result = {
+    usable: true,
+    accel: outcome.ok ? ('kvm' as const) : ('tcg' as const),
+    ...(outcome.ok ? {} : { reason: outcome.reason }),
+    vmmVersion: `qemu ${version}`,
+    probedAt: new Date().toISOString(),
+    durationMs: Date.now() - started,
+  };
+  memo.set(key, result);
+  try {
+    mkdirSync(o.cacheDir, { recursive: true });
+    disk[key] = result;
+    writeFileSync(`${cacheFile}.tmp`, JSON.stringify(disk, null, 2));
+    renameSync(`${cacheFile}.tmp`, cacheFile);
+  } catch (e) {
+    o.log?.warn({ err: (e as Error).message, cacheFile }, 'could not write the accelerator probe cache');
+  }
+  report(o.log, result, false);
+  return result;
+}
+
+function report(log: Logger | undefined, r: VmmProbeResult & { durationMs: number }, cached: boolean): void {
+  if (r.accel === 'tcg') {
+    log?.warn(
+      { accel: r.accel, reason: r.reason, probeMs: r.durationMs, cached },
+      `KVM NOT USABLE: VMs run under TCG software emulation (15-20x slower CPU). Reason: ${r.reason}`,
+    );
+  } else log?.info({ accel: r.accel, probeMs: r.durationMs, cached }, 'KVM works: VMs run under KVM');
+}
+
+/** For tests: forget the in-memory cache. */
+export function clearProbeMemo(): void {
+  memo.clear();
+}

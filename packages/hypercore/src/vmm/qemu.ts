@@ -1,0 +1,202 @@
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cacheDir as defaultCacheDir, createLogger, type Accel, type Logger } from '@romulus/shared';
+import { detectCgroups, VmCgroup, vmmOverheadMib, type CgroupLayout } from './cgroups.ts';
+import { ConsoleLogCapper } from './console-log.ts';
+import { readLaunchRecord, writeLaunchRecord, type LaunchRecord } from './launch-record.ts';
+import { isProcessAlive, killAndWait, waitForExit } from './proc.ts';
+import { probeQemuAccel } from './probe.ts';
+import { buildQemuArgs, DEFAULT_TB_SIZE_MIB, qemuPaths } from './qemu-args.ts';
+import { QmpClient } from './qmp.ts';
+import { spawnDetached, tailFile } from './spawn.ts';
+import type { RunningVm, VmLaunchSpec, VmmDriver, VmmProbeResult } from './types.ts';
+import { validateLaunchSpec } from './validate-spec.ts';
+
+export interface QemuDriverOptions {
+  binary?: string;
+  /** 'auto' (default) probes; 'kvm'/'tcg' force an accelerator (tests, operators who know better). */
+  accel?: Accel | 'auto';
+  cacheDir?: string;
+  tbSizeMib?: number;
+  /** Put each VMM in its own cgroup (default: yes when a cgroup v1/v2 layout is found). */
+  cgroups?: boolean;
+  cgroupRoot?: string;
+  cgroupParent?: string;
+  pidsMax?: number;
+  consoleLogMaxBytes?: number;
+  /** How long QEMU may take to answer QMP after spawn. */
+  startTimeoutMs?: number;
+  probeTimeoutMs?: number;
+  log?: Logger;
+}
+
+/**
+ * The qemu adapter of the VMM port: QEMU's microvm machine, direct kernel boot, virtio-mmio devices,
+ * the guest channel on a virtio-serial port behind a unix socket, QMP for liveness and stop.
+ */
+export class QemuDriver implements VmmDriver {
+  readonly name = 'qemu' as const;
+  private readonly binary: string;
+  private readonly log: Logger;
+  private readonly cgroupLayout: CgroupLayout | null;
+  private readonly capper: ConsoleLogCapper;
+
+  constructor(private readonly o: QemuDriverOptions = {}) {
+    this.binary = o.binary ?? 'qemu-system-x86_64';
+    this.log = o.log ?? createLogger('vmm-qemu');
+    this.cgroupLayout = o.cgroups === false ? null : detectCgroups(o.cgroupRoot ?? '/sys/fs/cgroup');
+    if (o.cgroups === true && !this.cgroupLayout) throw new Error('cgroups requested but no cgroup v1/v2 layout found');
+    this.capper = new ConsoleLogCapper(o.consoleLogMaxBytes ?? 1024 * 1024);
+  }
+
+  async available(): Promise<boolean> {
+    try {
+      execFileSync(this.binary, ['--version'], { stdio: 'ignore', timeout: 10_000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async probe(kernelPath: string): Promise<VmmProbeResult> {
+    const forced = this.o.accel;
+    if (forced === 'kvm' || forced === 'tcg') {
+      return { usable: true, accel: forced, vmmVersion: 'qemu', ...(forced === 'tcg' ? { reason: 'TCG forced by configuration' } : {}) };
+    }
+    const r = await probeQemuAccel({
+      qemuBinary: this.binary,
+      kernelPath,
+      cacheDir: this.o.cacheDir ?? defaultCacheDir(),
+      timeoutMs: this.o.probeTimeoutMs ?? 8000,
+      log: this.log,
+    });
+    return { usable: r.usable, accel: r.accel, vmmVersion: r.vmmVersion, ...(r.reason ? { reason: r.reason } : {}) };
+  }
+
+  private cgroupFor(id: string): VmCgroup | null {
+    return this.cgroupLayout ? new VmCgroup(this.cgroupLayout, this.o.cgroupParent ?? 'romulus', id) : null;
+  }
+
+  async start(spec: VmLaunchSpec): Promise<RunningVm> {
+    validateLaunchSpec(spec);
+    const existing = await this.adopt(spec.stateDir);
+    if (existing) return existing; // idempotent: this stateDir already has a live VMM
+    const { accel } = await this.probe(spec.kernelPath);
+    mkdirSync(spec.stateDir, { recursive: true, mode: 0o700 });
+    const p = qemuPaths(spec.stateDir);
+    this.removeRuntimeFiles(spec.stateDir);
+    writeFileSync(p.consoleLog, '', { mode: 0o600 }); // a fresh console per boot; QEMU appends
+
+    const cg = this.cgroupFor(spec.id);
+    cg?.create({
+      cpuQuotaCores: spec.cgroup?.cpuQuotaCores ?? spec.vcpus,
+      memoryLimitBytes: (spec.cgroup?.memoryLimitMib ?? spec.memoryMib + vmmOverheadMib(accel)) * 1024 * 1024,
+      pidsMax: this.o.pidsMax ?? 256,
+    });
+    let proc;
+    try {
+      proc = spawnDetached(this.binary, buildQemuArgs(spec, accel, p, this.o.tbSizeMib ?? DEFAULT_TB_SIZE_MIB), {
+        procsFiles: cg?.procsFiles() ?? [],
+        stdoutPath: p.stdoutLog,
+        stderrPath: p.stderrLog,
+      });
+    } catch (e) {
+      await cg?.remove();
+      throw e;
+    }
+    let qmp: QmpClient;
+    try {
+      qmp = await QmpClient.waitFor(p.qmpSocket, this.o.startTimeoutMs ?? 30_000, () => isProcessAlive(proc.pid, proc.startTime));
+    } catch (e) {
+      await killAndWait(proc.pid, proc.startTime);
+      await this.release(spec.stateDir, cg);
+      const why = tailFile(p.stderrLog) || tailFile(p.consoleLog);
+      throw new Error(`qemu for VM ${spec.id} did not start: ${(e as Error).message}${why ? `: ${why}` : ''}`);
+    }
+    const vmmUpAt = Date.now();
+    qmp.close();
+    chmodSync(p.agentSocket, 0o600); // umask 077 already did; be explicit, the channel carries secrets
+    const vm: RunningVm = {
+      id: spec.id,
+      pid: proc.pid,
+      pidStartTime: proc.startTime,
+      accel,
+      channel: { kind: 'unix', path: p.agentSocket },
+      consoleLogPath: p.consoleLog,
+      spawnedAt: proc.spawnedAt,
+      vmmUpAt,
+    };
+    const record: LaunchRecord = {
+      driver: 'qemu',
+      vm,
+      spec,
+      ownedPaths: [p.qmpSocket, p.agentSocket, p.pidFile],
+      cgroup: cg?.name ?? null,
+    };
+    writeLaunchRecord(spec.stateDir, record);
+    this.capper.track(p.consoleLog);
+    this.log.info({ id: spec.id, pid: vm.pid, accel, vmmUpMs: vmmUpAt - vm.spawnedAt }, 'qemu VMM up');
+    return vm;
+  }
+
+  async adopt(stateDir: string): Promise<RunningVm | null> {
+    const rec = readLaunchRecord(stateDir);
+    if (!rec || rec.driver !== 'qemu') return null;
+    if (!isProcessAlive(rec.vm.pid, rec.vm.pidStartTime)) {
+      // Its VMM is gone: release what it left (sockets, cgroup) so nothing outlives it.
+      await this.release(stateDir, rec.cgroup ? this.cgroupFor(rec.cgroup) : null);
+      return null;
+    }
+    this.capper.track(rec.vm.consoleLogPath);
+    return rec.vm;
+  }
+
+  isAlive(vm: RunningVm): boolean {
+    return isProcessAlive(vm.pid, vm.pidStartTime);
+  }
+
+  async stop(vm: RunningVm, timeoutMs: number): Promise<void> {
+    if (this.isAlive(vm)) {
+      const stateDir = this.stateDirOf(vm);
+      try {
+        // microvm with acpi=off has no power button; with -no-reboot a reset makes QEMU exit.
+        const qmp = await QmpClient.connect(qemuPaths(stateDir).qmpSocket, Math.min(timeoutMs, 5000));
+        await qmp.execute('system_reset').catch(() => {});
+        qmp.close();
+      } catch (e) {
+        this.log.warn({ id: vm.id, err: (e as Error).message }, 'QMP unreachable on stop; killing');
+      }
+      if (!(await waitForExit(vm.pid, vm.pidStartTime, timeoutMs))) {
+        this.log.warn({ id: vm.id, pid: vm.pid }, 'VMM did not exit after reset; SIGKILL');
+      }
+    }
+    await this.kill(vm);
+  }
+
+  async kill(vm: RunningVm): Promise<void> {
+    if (!(await killAndWait(vm.pid, vm.pidStartTime))) throw new Error(`VMM pid ${vm.pid} survived SIGKILL`);
+    const stateDir = this.stateDirOf(vm);
+    const rec = readLaunchRecord(stateDir);
+    await this.release(stateDir, rec?.cgroup ? this.cgroupFor(rec.cgroup) : this.cgroupFor(vm.id));
+    this.capper.untrack(vm.consoleLogPath);
+  }
+
+  close(): void {
+    this.capper.close();
+  }
+
+  /** The state dir is where the console log lives (the only path every RunningVm carries). */
+  private stateDirOf(vm: RunningVm): string {
+    return vm.consoleLogPath.slice(0, vm.consoleLogPath.lastIndexOf('/'));
+  }
+
+  private removeRuntimeFiles(stateDir: string): void {
+    const p = qemuPaths(stateDir);
+    for (const f of [p.qmpSocket, p.agentSocket, p.pidFile]) rmSync(f, { force: true });
+  }
+
+  private async release(stateDir: string, cg: VmCgroup | null): Promise<void> {
+    this.removeRuntimeFiles(stateDir);
+    await cg?.remove();
+  }
+}
