@@ -19,7 +19,15 @@ import { Type, type Static } from 'typebox';
  */
 
 export const VM_STATES = ['creating', 'starting', 'running', 'stopping', 'stopped', 'failed'] as const;
-export const VmState = Type.Union(VM_STATES.map((s) => Type.Literal(s)));
+// Spelled out (not VM_STATES.map) so Static<typeof Vm>['state'] is the literal union rather than never.
+export const VmState = Type.Union([
+  Type.Literal('creating'),
+  Type.Literal('starting'),
+  Type.Literal('running'),
+  Type.Literal('stopping'),
+  Type.Literal('stopped'),
+  Type.Literal('failed'),
+]);
 export type VmState = (typeof VM_STATES)[number];
 export const TERMINAL_VM_STATES: readonly VmState[] = ['stopped', 'failed'];
 
