@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, renameSync, rmSync, closeSync, openSync, ftruncateSync } from 'node:fs';
+import path from 'node:path';
+import type { GuestToHost } from '@romulus/shared';
+import { netmaskString } from '../network/cidr.ts';
+import { macFor, tapNameFor } from '../network/names.ts';
+import type { VmNetworkSpec } from '../network/types.ts';
+import type { VmRecord } from '../state/vm-record.ts';
+import { buildCmdline, hostnameFor } from './cmdline.ts';
+import type { NodeContext, VmEntry } from './context.ts';
+import { attachGuest, hostProof } from './guest-session.ts';
+import type { Step } from './steps.ts';
+
+export function vmNetSpec(ctx: NodeContext, rec: VmRecord): VmNetworkSpec {
+  return {
+    vmId: rec.id,
+    tap: rec.tap ?? tapNameFor(ctx.config.network.tapPrefix, rec.id),
+    mac: rec.mac ?? macFor(rec.id),
+    ip: rec.ip ?? '',
+  };
+}
+
+export function diskPathOf(ctx: NodeContext, id: string): string {
+  return path.join(ctx.store.vmDir(id), 'disk.ext4');
+}
+
+/**
+ * The create plan: reserve (done by the caller, synchronously) → IP lease → disk → nftables entries → TAP →
+ * VMM → guest channel + hello → configure (env + secrets) → started → ready. Each step checks the world
+ * first; each `undo` removes what its `do` made, so a failure anywhere leaves nothing behind but the record.
+ */
+export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSignal, persist: () => void): Step[] {
+  const rec = entry.rec;
+  const c = ctx.config;
+  let hello: { helloAt: number; hello: Extract<GuestToHost, { t: 'hello' }> } | undefined;
+  let workloadExit: string | undefined;
+  const diskPath = diskPathOf(ctx, rec.id);
+
+  return [
+    {
+      name: 'lease-ip',
+      shouldDo: () => !rec.ip || ctx.ips.ipOf(rec.id) !== rec.ip,
+      do: async () => {
+        rec.ip = ctx.ips.allocate(rec.id);
+        ctx.store.saveLeases(ctx.ips.leases());
+        persist();
+      },
+      undo: async () => {
+        if (ctx.ips.release(rec.id)) ctx.store.saveLeases(ctx.ips.leases());
+        rec.ip = undefined;
+        persist();
+      },
+    },
+    {
+      name: 'create-disk',
+      shouldDo: () => !existsSync(diskPath),
+      do: async () => {
+        // Sparse file + ext4, built under a temp name so a crash never leaves a half-formatted disk.ext4.
+        const tmp = `${diskPath}.tmp`;
+        rmSync(tmp, { force: true });
+        const fd = openSync(tmp, 'w', 0o600);
+        try {
+          ftruncateSync(fd, rec.diskMib * 1024 * 1024);
+        } finally {
+          closeSync(fd);
+        }
+        try {
+          await ctx.run(['mkfs.ext4', '-q', '-F', '-E', 'lazy_itable_init=1,lazy_journal_init=1', '-L', 'romulus-vm', tmp]);
+        } catch (e) {
+          rmSync(tmp, { force: true });
+          throw e;
+        }
+        renameSync(tmp, diskPath);
+      },
+      undo: async () => rmSync(diskPath, { force: true }),
+    },
+    {
+      name: 'nft-rules',
+      shouldDo: async () => !(await ctx.network.hasVmRules(vmNetSpec(ctx, rec))),
+      do: () => ctx.network.addVmRules(vmNetSpec(ctx, rec)),
+      undo: () => ctx.network.removeVmRules(vmNetSpec(ctx, rec)),
+    },
+    {
+      name: 'tap',
+      shouldDo: async () => !(await ctx.network.tapExists(rec.tap!)),
+      do: () => ctx.network.createTap(vmNetSpec(ctx, rec)),
+      undo: () => ctx.network.deleteTap(rec.tap!),
+    },
+    {
+      name: 'start-vmm',
+      shouldDo: () => !rec.vmm || !ctx.driver.isAlive(rec.vmm),
+      do: async () => {
+        const channel = ctx.driver.name === 'firecracker' ? 'tcp' : 'virtio';
+        const cmdline = buildCmdline({
+          vmId: rec.id,
+          ip: rec.ip!,
+          gateway: ctx.network.gateway,
+          netmask: netmaskString(ctx.network.prefix),
+          hostname: hostnameFor(rec.id),
+          nowMs: Date.now(),
+          channel,
+          ...(channel === 'tcp' ? { channelKey: randomBytes(32).toString('hex') } : {}),
+        });
+        rec.vmm = await ctx.driver.start({
+          id: rec.id,
+          vcpus: rec.vcpus,
+          memoryMib: rec.memoryMib,
+          kernelPath: c.kernelPath,
+          kernelCmdline: cmdline,
+          rootfsPath: rec.rootfsPath,
+          diskPath,
+          tap: { name: rec.tap!, mac: rec.mac! },
+          stateDir: ctx.store.vmDir(rec.id),
+          guestIp: rec.ip!,
+        });
+        rec.state = 'starting';
+        rec.startedAt = rec.vmm.spawnedAt;
+        rec.accel = rec.vmm.accel;
+        rec.timings.vmmStartMs = rec.vmm.vmmUpAt - rec.vmm.spawnedAt;
+        persist();
+      },
+      undo: async () => {
+        if (rec.vmm) {
+          await ctx.driver.kill(rec.vmm);
+          rec.vmm = undefined;
+          persist();
+        }
+      },
+    },
+    {
+      name: 'guest-hello',
+      shouldDo: () => true,
+      do: async () => {
+        hello = await attachGuest(ctx, entry, {
+          signal,
+          onExit: (m) => {
+            workloadExit = `workload exited (code ${m.code ?? 'none'}${m.signal ? `, signal ${m.signal}` : ''})`;
+          },
+        });
+        // Guest uptimes place init's start and the hello on the host clock (see VmTimings).
+        const h = hello.hello;
+        const initStartedWall = hello.helloAt - (h.helloAtUptime - h.initStartedAtUptime) * 1000;
+        rec.timings.kernelBootMs = Math.max(0, Math.round(initStartedWall - rec.vmm!.vmmUpAt));
+        rec.timings.initMs = Math.max(0, Math.round((h.helloAtUptime - h.initStartedAtUptime) * 1000));
+        persist();
+      },
+      undo: async () => {
+        entry.channel?.close();
+        entry.channel = undefined;
+      },
+    },
+    {
+      name: 'configure',
+      shouldDo: () => true,
+      do: async () => {
+        const ch = entry.channel!;
+        const started = ch.waitFor(
+          (m): m is Extract<GuestToHost, { t: 'started' } | { t: 'exit' }> => m.t === 'started' || m.t === 'exit',
+          c.channel.helloTimeoutMs,
+          'workload start',
+          signal,
+        );
+        const auth = hostProof(entry, hello!.hello);
+        ch.send({
+          t: 'configure',
+          now: Date.now(),
+          hostname: hostnameFor(rec.id),
+          env: entry.pendingEnv ?? {},
+          secrets: entry.pendingSecrets ?? {},
+          ...(auth ? { auth } : {}),
+        });
+        // Delivered: the node forgets the values (the redactor keeps them only to scrub guest log lines).
+        entry.pendingSecrets = undefined;
+        entry.pendingEnv = undefined;
+        const m = await started;
+        if (m.t === 'exit') throw new Error(workloadExit ?? 'workload exited before it started');
+      },
+    },
+    {
+      name: 'await-ready',
+      shouldDo: () => true,
+      do: async () => {
+        const m = await entry.channel!.waitFor(
+          (x): x is Extract<GuestToHost, { t: 'ready' } | { t: 'exit' }> => x.t === 'ready' || x.t === 'exit',
+          c.channel.readyTimeoutMs,
+          'readiness',
+          signal,
+        ).catch((e: Error) => {
+          throw new Error(/did not arrive/.test(e.message) ? `workload was not ready within ${Math.round(c.channel.readyTimeoutMs / 1000)}s` : e.message);
+        });
+        if (m.t === 'exit') throw new Error(workloadExit ?? 'workload exited before it was ready');
+        const now = Date.now();
+        rec.timings.agentReadyMs = Math.round(now - hello!.helloAt);
+        rec.timings.totalMs = now - rec.createdAt;
+        rec.readyAt = now;
+        rec.state = 'running';
+        persist();
+      },
+    },
+  ];
+}

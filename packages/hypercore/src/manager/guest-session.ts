@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { proofMatches, tcpGuestProof, tcpHostProof, type GuestToHost } from '@romulus/shared';
+import { GuestChannel } from '../guest/channel.ts';
+import { GuestLogSink } from '../guest/log-sink.ts';
+import type { NodeContext, VmEntry } from './context.ts';
+
+export type Hello = Extract<GuestToHost, { t: 'hello' }>;
+
+export const isHello = (m: GuestToHost): m is Hello => m.t === 'hello';
+
+/**
+ * Connects to a VM's guest agent, wires its log lines into the VM's bounded log file (secrets redacted)
+ * and waits for `hello` after sending `sync`. Used at create and when adopting after a node restart.
+ */
+export async function attachGuest(
+  ctx: NodeContext,
+  entry: VmEntry,
+  opts: { signal?: AbortSignal; onExit?: (m: Extract<GuestToHost, { t: 'exit' }>) => void },
+): Promise<{ hello: Hello; helloAt: number }> {
+  const vmm = entry.rec.vmm;
+  if (!vmm) throw new Error('no VMM to attach to');
+  const t = ctx.config.channel;
+  const ch = await GuestChannel.connect(vmm.channel, t.connectTimeoutMs, opts.signal);
+  entry.channel?.close();
+  entry.channel = ch;
+  entry.logSink ??= new GuestLogSink(path.join(ctx.store.vmDir(entry.rec.id), 'guest.log'), ctx.config.guestLogMaxBytes, (l) => entry.redact(l));
+  ch.on('message', (m: GuestToHost) => {
+    if (m.t === 'log') entry.logSink?.write(m.stream, String(m.line));
+    else if (m.t === 'exit') {
+      entry.logSink?.write('agent', `workload exited code=${m.code} signal=${m.signal}`);
+      opts.onExit?.(m);
+    } else if (m.t === 'error') {
+      ctx.metrics.channelErrors.inc({ kind: 'guest_error' });
+      entry.logSink?.write('agent', `guest agent error: ${entry.redact(String(m.message))}`);
+    }
+  });
+  ch.on('garbage', () => ctx.metrics.channelErrors.inc({ kind: 'garbage' }));
+  const hello = ch.waitFor(isHello, t.helloTimeoutMs, 'hello', opts.signal).catch((e: Error) => {
+    ctx.metrics.channelErrors.inc({ kind: 'no_hello' });
+    throw new Error(
+      /did not arrive/.test(e.message) ? `guest agent did not answer within ${Math.round(t.helloTimeoutMs / 1000)}s` : e.message,
+    );
+  });
+  // TCP transport: both sides prove they hold the per-VM channel key (HMAC over the other's fresh nonce).
+  const key = vmm.channel.kind === 'tcp' ? vmm.channel.key : undefined;
+  const nonce = key ? randomBytes(16).toString('hex') : undefined;
+  ch.send(nonce ? { t: 'sync', nonce } : { t: 'sync' });
+  const h = await hello;
+  if (key && nonce && !proofMatches(tcpGuestProof(key, nonce), h.challenge)) {
+    ctx.metrics.channelErrors.inc({ kind: 'auth' });
+    ch.close();
+    throw new Error('guest channel authentication failed (wrong proof from the guest)');
+  }
+  return { hello: h, helloAt: Date.now() };
+}
+
+/** The host's proof for the TCP transport (configure.auth / auth), or undefined on virtio. */
+export function hostProof(entry: VmEntry, hello: Hello): string | undefined {
+  const ch = entry.rec.vmm?.channel;
+  if (ch?.kind !== 'tcp' || !hello.nonce) return undefined;
+  return tcpHostProof(ch.key, hello.nonce);
+}
+
