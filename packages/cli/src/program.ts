@@ -4,6 +4,8 @@ import { EXIT, processIo, type CliIo } from './io.ts';
 import { reportError } from './output.ts';
 import { registerAgentCommands } from './commands/agents.ts';
 import { registerKeygenCommands } from './commands/keygen.ts';
+import { registerStackCommands } from './commands/stack.ts';
+import { registerChainCommands } from './commands/chain.ts';
 
 /** Builds the `romulus` command tree. Each action gets its Context from the global options. */
 export function buildProgram(io: CliIo): Command {
@@ -19,7 +21,10 @@ export function buildProgram(io: CliIo): Command {
   const ctxOf = (cmd: Command) => new Context(cmd.optsWithGlobals<GlobalOptions>(), io);
   registerAgentCommands(program, ctxOf);
   registerKeygenCommands(program, ctxOf);
-  for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  registerStackCommands(program, ctxOf);
+  registerChainCommands(program, ctxOf);
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const sub of all(program)) sub.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   return program;
 }
 

@@ -1,0 +1,111 @@
+import { mkdirSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { startLocalChain, type LocalChainHandle } from '@romulus/chain';
+import { startGateway, type Gateway } from '@romulus/gateway';
+import { startNode, type RunningNode } from '@romulus/hypercore';
+import { readOrCreateNodeToken } from './node-token.ts';
+import { stackDirs, type StackOptions } from './options.ts';
+import { removeStackFile, writeStackFile, type StackFile } from './stack-file.ts';
+
+export interface RunningStack {
+  file: StackFile;
+  chain: LocalChainHandle;
+  gateway: Gateway;
+  /**
+   * The shutdown policy of the local stack: every agent still starting or running is stopped through the
+   * gateway (so its usage interval closes now and its wallet lock is freed), then the gateway, the node
+   * (no VM is left: they were all stopped) and the chain close, in that order.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts chain → node → gateway in this process and writes <data>/stack.json. If any step fails, what
+ * already started is stopped again before the error propagates: nothing is left listening.
+ */
+export async function startStack(opts: StackOptions, log: Logger): Promise<RunningStack> {
+  const dirs = stackDirs(opts.dataDir);
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o755 });
+  mkdirSync(dirs.gateway, { recursive: true, mode: 0o700 });
+  const cleanups: (() => Promise<void>)[] = [];
+  const unwind = async () => {
+    for (const c of cleanups.reverse()) await c().catch((err) => log.error({ err }, 'stack cleanup step failed'));
+    cleanups.length = 0;
+  };
+  try {
+    const chain = await startLocalChain({ stateDir: dirs.chain, port: opts.chainPort, host: opts.host, log: log.child({ name: 'chain' }) });
+    cleanups.push(() => chain.stop());
+
+    const nodeToken = readOrCreateNodeToken(dirs.node);
+    const node: RunningNode = await startNode(
+      {
+        listen: { host: opts.host, port: opts.nodePort },
+        nodeToken,
+        nodeId: 'local',
+        stateDir: dirs.node,
+        imagesDir: opts.imagesDir,
+        kernelPath: opts.kernelPath,
+        driver: 'qemu',
+        network: { bridge: opts.bridge, subnet: opts.subnet },
+        ...(opts.nodeOverrides ?? {}),
+      },
+      { log: log.child({ name: 'node' }) },
+    );
+    // By the time this runs every agent has been stopped, so the node also removes its bridge and nftables
+    // tables (it keeps them only while a VM still runs).
+    cleanups.push(() => node.close({ cleanupNetwork: true }));
+
+    const gateway = await startGateway(
+      {
+        listen: { host: opts.host, port: opts.gatewayPort },
+        domain: opts.domain,
+        publicScheme: 'http',
+        node: { url: node.url, token: nodeToken, id: 'local' },
+        store: { kind: 'sqlite', path: dirs.sqlite },
+        chain: { rpcUrl: chain.url, mint: chain.mint },
+        logLevel: opts.logLevel,
+      },
+      { log: log.child({ name: 'gateway' }) },
+    );
+    cleanups.push(() => gateway.close());
+
+    const file: StackFile = {
+      version: 1,
+      pid: process.pid,
+      startedAt: Date.now(),
+      dataDir: opts.dataDir,
+      gateway: { url: gateway.url },
+      node: { url: node.url },
+      chain: { url: chain.url, mint: chain.mint, stateDir: dirs.chain },
+      domain: opts.domain,
+    };
+    writeStackFile(opts.dataDir, file);
+    cleanups.push(async () => removeStackFile(opts.dataDir, process.pid));
+
+    let stopping: Promise<void> | undefined;
+    return {
+      file,
+      chain,
+      gateway,
+      stop: () =>
+        (stopping ??= (async () => {
+          await stopAllAgents(gateway, log);
+          await unwind();
+        })()),
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
+
+/** Stops every agent that is not already stopped or failed, through the gateway's own lifecycle. */
+export async function stopAllAgents(gateway: Gateway, log: Logger): Promise<number> {
+  const active = await gateway.store.listAgentsInStates(['starting', 'running', 'stopping']);
+  const results = await Promise.allSettled(active.map((a) => gateway.agents.stop(a.id, a.wallet)));
+  results.forEach((r, i) => {
+    if (r.status === 'rejected') log.error({ err: r.reason, agent: active[i].id }, 'could not stop agent at shutdown');
+    else log.info({ agent: active[i].id, status: r.value.status }, 'agent stopped at shutdown');
+  });
+  return active.length;
+}
