@@ -13,7 +13,7 @@ import type { RunningVm, VmLaunchSpec, VmmDriver, VmmProbeResult } from './types
 import { validateLaunchSpec } from './validate-spec.ts';
 
 export interface QemuDriverOptions {
-  binary?: string;
+  qemuBinary?: string;
   /** 'auto' (default) probes; 'kvm'/'tcg' force an accelerator (tests, operators who know better). */
   accel?: Accel | 'auto';
   cacheDir?: string;
@@ -42,7 +42,7 @@ export class QemuDriver implements VmmDriver {
   private readonly capper: ConsoleLogCapper;
 
   constructor(private readonly o: QemuDriverOptions = {}) {
-    this.binary = o.binary ?? 'qemu-system-x86_64';
+    this.binary = o.qemuBinary ?? 'qemu-system-x86_64';
     this.log = o.log ?? createLogger('vmm-qemu');
     this.cgroupLayout = o.cgroups === false ? null : detectCgroups(o.cgroupRoot ?? '/sys/fs/cgroup');
     if (o.cgroups === true && !this.cgroupLayout) throw new Error('cgroups requested but no cgroup v1/v2 layout found');
