@@ -23,6 +23,7 @@ interface UpFlags {
   kernel?: string;
   logLevel: string;
   fundTo?: string;
+  fundTier?: string;
 }
 
 const port = (v: string): number => {
@@ -45,6 +46,7 @@ export function registerStackCommands(program: Command, ctxOf: ContextOf): void 
     .option('--kernel <path>', 'guest kernel (default: $ROMULUS_KERNEL, else <images-dir>/kernel/vmlinux)')
     .option('--log-level <level>', 'level of <data-dir>/logs/stack.log', STACK_DEFAULTS.logLevel)
     .option('--fund-to <amount>', "top your keypair's wallet up to this many tokens on the local chain once it runs")
+    .option('--fund-tier <tier>', "top your keypair's wallet up to the holding this tier needs (e.g. pro)")
     .action(async (flags: UpFlags, cmd: Command) => up(ctxOf(cmd), flags));
 
   program
@@ -69,7 +71,8 @@ async function up(ctx: Context, flags: UpFlags): Promise<void> {
     throw new CliError(`no guest kernel at ${kernelPath}: build the kernel and images first with \`bash scripts/setup.sh --images all\``, EXIT.FAILED, 'NO_KERNEL');
   }
   // Resolve the wallet before starting anything, so a missing keypair fails fast.
-  const fundWallet = flags.fundTo !== undefined ? ctx.signer().publicKey : undefined;
+  const funding = flags.fundTo !== undefined || flags.fundTier !== undefined;
+  const fundWallet = funding ? ctx.signer().publicKey : undefined;
 
   const opts: StackOptions = {
     dataDir,
@@ -111,7 +114,7 @@ async function up(ctx: Context, flags: UpFlags): Promise<void> {
     stack = await startStack(opts, log);
     const health = await waitForHealth(stack.file.gateway.url, stack.file.node.url);
     let funded: { wallet: string; balance: string } | undefined;
-    if (fundWallet && flags.fundTo !== undefined) funded = await topUp(stack, fundWallet, flags.fundTo);
+    if (fundWallet) funded = await topUp(stack, fundWallet, fundTarget(stack, flags));
 
     const summary = { success: true, stack: stack.file, node: health.node, logFile, ...(funded ? { funded } : {}) };
     emit(ctx.io, ctx.json, summary, () => upText(stack!, health.node, logFile, funded));
@@ -150,6 +153,15 @@ async function waitForHealth(gatewayUrl: string, nodeUrl: string): Promise<{ nod
     await new Promise((r) => setTimeout(r, 1000));
   }
   throw new CliError(`the stack started but does not answer health checks: ${(lastError as Error)?.message}`, EXIT.FAILED, 'UNHEALTHY');
+}
+
+/** --fund-to wins; --fund-tier reads the tier's minimum from the gateway's own configuration. */
+function fundTarget(stack: RunningStack, flags: UpFlags): string {
+  if (flags.fundTo !== undefined) return flags.fundTo;
+  const tiers = stack.gateway.config.tiers;
+  const tier = tiers[flags.fundTier!];
+  if (!tier) throw new CliError(`--fund-tier: no tier ${JSON.stringify(flags.fundTier)} (tiers: ${Object.keys(tiers).join(', ')})`, EXIT.USAGE, 'BAD_ARGUMENT');
+  return String(tier.min);
 }
 
 /** Idempotent funding: mints only the difference between the wallet's balance and the target. */
