@@ -28,7 +28,7 @@ export class Lifecycle {
         state: 'running',
         readyAt: vm.readyAt ?? at,
         runningSince: at,
-        ...(vm.ip ? { target: { host: vm.ip, port: vm.agentPort } } : {}),
+        ...(vm.ip && vm.agentPort > 0 ? { target: { host: vm.ip, port: vm.agentPort } } : {}),
       },
       { ifStateIn: ['starting'] },
     );

@@ -138,7 +138,7 @@ export class AgentService {
         secrets: { ...(req.secrets ?? {}), ROMULUS_ACCESS_TOKEN: token },
         metadata: { romulus_agent_id: id, romulus_wallet: wallet, romulus_agent_type: req.agent_type },
       });
-      if (vm.ip) await this.store.updateAgent(id, { target: { host: vm.ip, port: vm.agentPort } }, { ifStateIn: ['starting'] });
+      if (vm.ip && vm.agentPort > 0) await this.store.updateAgent(id, { target: { host: vm.ip, port: vm.agentPort } }, { ifStateIn: ['starting'] });
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       await this.lifecycle.markFailed(rec, `node refused the VM: ${reason}`);
