@@ -24,6 +24,7 @@ interface UpFlags {
   logLevel: string;
   fundTo?: string;
   fundTier?: string;
+  nodeId: string;
 }
 
 const port = (v: string): number => {
@@ -42,6 +43,7 @@ export function registerStackCommands(program: Command, ctxOf: ContextOf): void 
     .option('--chain-port <port>', 'local chain JSON-RPC port', port, STACK_DEFAULTS.chainPort)
     .option('--bridge <name>', 'bridge the VMs attach to', STACK_DEFAULTS.bridge)
     .option('--subnet <cidr>', 'subnet the VMs get their addresses from', STACK_DEFAULTS.subnet)
+    .option('--node-id <id>', 'node id (also names its nftables table and TAP prefix)', STACK_DEFAULTS.nodeId)
     .option('--images-dir <dir>', 'images (default: $ROMULUS_IMAGES_DIR, else <data-dir>/images)')
     .option('--kernel <path>', 'guest kernel (default: $ROMULUS_KERNEL, else <images-dir>/kernel/vmlinux)')
     .option('--log-level <level>', 'level of <data-dir>/logs/stack.log', STACK_DEFAULTS.logLevel)
@@ -81,6 +83,7 @@ async function up(ctx: Context, flags: UpFlags): Promise<void> {
     nodePort: flags.nodePort,
     chainPort: flags.chainPort,
     domain: STACK_DEFAULTS.domain,
+    nodeId: flags.nodeId,
     bridge: flags.bridge,
     subnet: flags.subnet,
     imagesDir,

@@ -41,7 +41,7 @@ export async function startStack(opts: StackOptions, log: Logger): Promise<Runni
       {
         listen: { host: opts.host, port: opts.nodePort },
         nodeToken,
-        nodeId: 'local',
+        nodeId: opts.nodeId,
         stateDir: dirs.node,
         imagesDir: opts.imagesDir,
         kernelPath: opts.kernelPath,
@@ -60,7 +60,7 @@ export async function startStack(opts: StackOptions, log: Logger): Promise<Runni
         listen: { host: opts.host, port: opts.gatewayPort },
         domain: opts.domain,
         publicScheme: 'http',
-        node: { url: node.url, token: nodeToken, id: 'local' },
+        node: { url: node.url, token: nodeToken, id: opts.nodeId },
         store: { kind: 'sqlite', path: dirs.sqlite },
         chain: { rpcUrl: chain.url, mint: chain.mint },
         logLevel: opts.logLevel,

@@ -10,6 +10,7 @@ export interface StackOptions {
   chainPort: number;
   /** Agent URLs are http://<id>.<domain>:<gatewayPort>; *.localhost resolves to loopback. */
   domain: string;
+  nodeId: string;
   bridge: string;
   subnet: string;
   imagesDir: string;
@@ -25,6 +26,7 @@ export const STACK_DEFAULTS = {
   nodePort: 7070,
   chainPort: 8899,
   domain: 'localhost',
+  nodeId: 'local',
   bridge: 'rmbr0',
   subnet: '10.213.0.0/24',
   logLevel: 'info',
