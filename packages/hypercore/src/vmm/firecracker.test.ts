@@ -1,0 +1,243 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { GUEST_TCP_PORT, kernelPath as defaultKernelPath, imagesDir } from '@romulus/shared';
+import { detectCgroups, VmCgroup } from './cgroups.ts';
+import { fcRequest } from './firecracker-api.ts';
+import { cmdlineValue, FirecrackerDriver, guestIpFromCmdline } from './firecracker.ts';
+import { runDriverSuite } from './driver-suite.ts';
+import { FirecrackerSpec } from './testing/firecracker-spec.ts';
+import type { RunningVm, VmLaunchSpec } from './types.ts';
+
+interface Call {
+  method: string;
+  path: string;
+  body: Record<string, unknown> | null;
+  status: number;
+  fault: string | null;
+}
+const calls = (stateDir: string): Call[] =>
+  readFileSync(path.join(stateDir, 'fc.sock.calls.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Call);
+const spec = new FirecrackerSpec();
+
+test('the OpenAPI validator accepts Firecracker-shaped bodies and rejects wrong ones', () => {
+  assert.equal(spec.check('PUT', '/machine-config', { vcpu_count: 2, mem_size_mib: 256 }).ok, true);
+  assert.equal(spec.check('PUT', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: '/x', is_root_device: true, is_read_only: true }).ok, true);
+  const wrong = [
+    ['PUT', '/machine-config', { vcpu_count: 0, mem_size_mib: 256 }], // below minimum
+    ['PUT', '/machine-config', { vcpu_count: 2, mem_size_mib: '256' }], // wrong type
+    ['PUT', '/machine-config', { vcpu_count: 2 }], // missing required
+    ['PUT', '/machine-config', { vcpu_count: 2, mem_size_mib: 256, vcpus: 2 }], // unknown field
+    ['PUT', '/actions', { action_type: 'Reboot' }], // not in the enum
+    ['PUT', '/drives/rootfs', { path_on_host: '/x', is_read_only: true }], // no drive_id / is_root_device
+    ['PUT', '/snapshot/create', { snapshot_path: '/a' }], // no mem_file_path
+    ['PATCH', '/vm', { state: 'Stopped' }],
+    ['PUT', '/boot-source', undefined], // body required
+  ] as const;
+  for (const [m, p, b] of wrong) {
+    const v = spec.check(m, p, b);
+    assert.equal(v.ok, false, `${m} ${p} ${JSON.stringify(b)} must be rejected`);
+    if (!v.ok) assert.equal(v.status, 400);
+  }
+  const nope = spec.check('DELETE', '/machine-config', undefined);
+  assert.equal(nope.ok, false);
+  assert.equal(spec.check('PUT', '/no/such/thing', {}).ok, false);
+});
+
+test('cmdline parsing: guest IP from ip= and the channel key', () => {
+  const c = 'console=ttyS0 ip=10.200.3.7::10.200.3.1:255.255.255.0:vm1:eth0:off romulus.chkey=abcdef0123456789abcdef0123456789';
+  assert.equal(guestIpFromCmdline(c), '10.200.3.7');
+  assert.equal(cmdlineValue(c, 'romulus.chkey'), 'abcdef0123456789abcdef0123456789');
+  assert.equal(guestIpFromCmdline('console=ttyS0 ip=dhcp'), undefined);
+  assert.equal(guestIpFromCmdline('console=ttyS0'), undefined);
+});
+
+describe('firecracker driver against a fake Firecracker that validates every request against the spec', () => {
+  let work: string;
+  let fakeBin: string;
+  let kvmDev: string;
+  let driver: FirecrackerDriver;
+  const parent = `romulus-fctest-${randomBytes(3).toString('hex')}`;
+  const key = randomBytes(16).toString('hex');
+  const vms: RunningVm[] = [];
+  const layout = detectCgroups();
+
+  const mkSpec = (id: string): VmLaunchSpec => {
+    const kernel = path.join(work, 'vmlinux');
+    return {
+      id,
+      vcpus: 2,
+      memoryMib: 256,
+      kernelPath: kernel,
+      kernelCmdline: `console=ttyS0 reboot=k panic=-1 root=/dev/vda ro ip=10.200.9.2::10.200.9.1:255.255.255.0:${id}:eth0:off romulus.id=${id} romulus.channel=tcp romulus.chkey=${key}`,
+      rootfsPath: path.join(work, 'rootfs.ext4'),
+      diskPath: path.join(work, `${id}.ext4`),
+      tap: { name: 'rtfake0', mac: '02:00:0a:c8:09:02' },
+      stateDir: path.join(work, id),
+    };
+  };
+
+  before(() => {
+    work = mkdtempSync(path.join(tmpdir(), 'romulus-fc-'));
+    for (const f of ['vmlinux', 'rootfs.ext4', 'fc-a.ext4', 'fc-b.ext4']) writeFileSync(path.join(work, f), 'x');
+    // The fake stands in for /dev/kvm too: the driver checks the configured device path exists.
+    kvmDev = path.join(work, 'kvm');
+    writeFileSync(kvmDev, '');
+    fakeBin = path.join(work, 'firecracker');
+    const fake = path.join(import.meta.dirname, 'testing', 'fake-firecracker.ts');
+    writeFileSync(fakeBin, `#!/bin/sh\nexec "${process.execPath}" --import tsx "${fake}" "$@"\n`);
+    chmodSync(fakeBin, 0o755);
+    driver = new FirecrackerDriver({ firecrackerBinary: fakeBin, kvmDevice: kvmDev, cgroupParent: parent, startTimeoutMs: 60_000 });
+  });
+
+  after(async () => {
+    for (const vm of vms) await driver.kill(vm).catch(() => {});
+    driver.close();
+    rmSync(work, { recursive: true, force: true });
+    if (layout) for (const d of new VmCgroup(layout, 'romulus', 'x').dirs()) {
+      const p = path.join(path.dirname(path.dirname(d)), parent);
+      if (existsSync(p)) execFileSync('rmdir', [p]);
+    }
+  });
+
+  test('probe: usable with a KVM device and a kernel that reaches the root mount; unusable without KVM', async () => {
+    const r = await driver.probe(path.join(work, 'vmlinux'));
+    assert.deepEqual({ usable: r.usable, accel: r.accel }, { usable: true, accel: 'kvm' });
+    const noKvm = new FirecrackerDriver({ firecrackerBinary: fakeBin, kvmDevice: path.join(work, 'no-kvm') });
+    const r2 = await noKvm.probe(path.join(work, 'vmlinux'));
+    assert.equal(r2.usable, false);
+    assert.match(r2.reason ?? '', /KVM/);
+    const noBin = new FirecrackerDriver({ firecrackerBinary: path.join(work, 'nope') });
+    assert.equal(await noBin.available(), false);
+    assert.equal((await noBin.probe(path.join(work, 'vmlinux'))).usable, false);
+  });
+
+  let vmA: RunningVm;
+  test('start: boot source, drives, machine config, network, InstanceStart, each valid per the spec', async () => {
+    const s = mkSpec('fc-a');
+    vmA = await driver.start(s);
+    vms.push(vmA);
+    assert.ok(driver.isAlive(vmA));
+    assert.deepEqual(vmA.channel, { kind: 'tcp', host: '10.200.9.2', port: GUEST_TCP_PORT, key });
+    const seq = calls(s.stateDir);
+    for (const c of seq) {
+      assert.ok(c.status >= 200 && c.status < 300, `${c.method} ${c.path} -> ${c.status} ${c.fault}`);
+      assert.equal(spec.check(c.method, c.path, c.body ?? undefined).ok, true);
+    }
+    const configuring = seq.filter((c) => c.path !== '/').map((c) => `${c.method} ${c.path}`);
+    assert.deepEqual(configuring, [
+      'PUT /logger',
+      'PUT /boot-source',
+      'PUT /drives/rootfs',
+      'PUT /drives/disk',
+      'PUT /machine-config',
+      'PUT /network-interfaces/eth0',
+      'PUT /actions',
+    ]);
+    const body = (p: string) => seq.find((c) => c.path === p)!.body!;
+    assert.deepEqual(body('/boot-source'), { kernel_image_path: s.kernelPath, boot_args: s.kernelCmdline });
+    assert.deepEqual(body('/drives/rootfs'), { drive_id: 'rootfs', path_on_host: s.rootfsPath, is_root_device: true, is_read_only: true });
+    assert.equal(body('/drives/disk').is_read_only, false);
+    assert.deepEqual(body('/machine-config'), { vcpu_count: 2, mem_size_mib: 256 });
+    assert.deepEqual(body('/network-interfaces/eth0'), { iface_id: 'eth0', host_dev_name: 'rtfake0', guest_mac: '02:00:0a:c8:09:02' });
+    assert.deepEqual(body('/actions'), { action_type: 'InstanceStart' });
+    // The channel key went over the API socket only: not in argv, not in the launch record.
+    assert.equal(readFileSync(`/proc/${vmA.pid}/cmdline`, 'utf8').includes(key), false);
+    assert.equal(readFileSync(path.join(s.stateDir, 'launch.json'), 'utf8').includes(key), false);
+    if (layout) {
+      const cg = new VmCgroup(layout, parent, 'fc-a');
+      assert.ok(cg.pids().includes(vmA.pid), 'firecracker runs in its own cgroup');
+      if (layout.version === 'v1') assert.equal(cg.readFile('cpu', 'cpu.cfs_quota_us'), '200000');
+    }
+  });
+
+  test('the fake rejects a deliberately wrong body through the same validator (400, recorded)', async () => {
+    const sock = path.join(mkSpec('fc-a').stateDir, 'fc.sock');
+    const a = await fcRequest(sock, 'PATCH', '/vm', { state: 'Frozen' });
+    assert.equal(a.status, 400);
+    assert.match(String((a.body as { fault_message: string }).fault_message), /allowed values|enum/);
+    const last = calls(mkSpec('fc-a').stateDir).at(-1)!;
+    assert.equal(last.status, 400);
+  });
+
+  test('adopt returns the same VMM, with the key only from the configured resolver', async () => {
+    const plain = await driver.adopt(mkSpec('fc-a').stateDir);
+    assert.equal(plain?.pid, vmA.pid);
+    assert.equal(plain?.channel.kind === 'tcp' && plain.channel.key, '');
+    const keyed = new FirecrackerDriver({ firecrackerBinary: fakeBin, kvmDevice: kvmDev, cgroupParent: parent, channelKeyFor: () => key });
+    const k = await keyed.adopt(mkSpec('fc-a').stateDir);
+    assert.equal(k?.channel.kind === 'tcp' && k.channel.key, key);
+    keyed.close();
+  });
+
+  let snapDir: string;
+  test('snapshot: pause, full snapshot, resume; restore: fresh process + snapshot/load', async () => {
+    snapDir = path.join(work, 'snap');
+    await driver.snapshot(vmA, snapDir);
+    const seq = calls(mkSpec('fc-a').stateDir).filter((c) => c.status < 300).slice(-3);
+    assert.deepEqual(seq.map((c) => `${c.method} ${c.path} ${JSON.stringify(c.body)}`), [
+      'PATCH /vm {"state":"Paused"}',
+      `PUT /snapshot/create {"snapshot_type":"Full","snapshot_path":"${snapDir}/vmstate","mem_file_path":"${snapDir}/memory"}`,
+      'PATCH /vm {"state":"Resumed"}',
+    ]);
+    assert.ok(existsSync(path.join(snapDir, 'vmstate')) && existsSync(path.join(snapDir, 'memory')));
+
+    const sB = mkSpec('fc-b');
+    const vmB = await driver.restore(sB, snapDir);
+    vms.push(vmB);
+    assert.notEqual(vmB.pid, vmA.pid);
+    const seqB = calls(sB.stateDir).filter((c) => c.path !== '/');
+    assert.deepEqual(seqB.map((c) => `${c.method} ${c.path} ${c.status}`), ['PUT /logger 204', 'PUT /snapshot/load 204']);
+    assert.deepEqual(seqB[1].body, {
+      snapshot_path: `${snapDir}/vmstate`,
+      mem_backend: { backend_type: 'File', backend_path: `${snapDir}/memory` },
+      resume_vm: true,
+      network_overrides: [{ iface_id: 'eth0', host_dev_name: 'rtfake0' }],
+    });
+    const info = await fcRequest(path.join(sB.stateDir, 'fc.sock'), 'GET', '/');
+    assert.equal((info.body as { state: string }).state, 'Running');
+    await driver.kill(vmB);
+    assert.equal(driver.isAlive(vmB), false);
+    assert.equal(existsSync(path.join(sB.stateDir, 'fc.sock')), false);
+    if (layout) assert.equal(new VmCgroup(layout, parent, 'fc-b').exists(), false);
+  });
+
+  test('stop: SendCtrlAltDel, the VMM exits, socket and cgroup are gone', async () => {
+    await driver.stop(vmA, 20_000);
+    assert.equal(driver.isAlive(vmA), false);
+    const last = calls(mkSpec('fc-a').stateDir).at(-1)!;
+    assert.deepEqual([last.method, last.path, last.body, last.status], ['PUT', '/actions', { action_type: 'SendCtrlAltDel' }, 204]);
+    assert.equal(existsSync(path.join(mkSpec('fc-a').stateDir, 'fc.sock')), false);
+    if (layout) assert.equal(new VmCgroup(layout, parent, 'fc-a').exists(), false);
+    assert.equal(await driver.adopt(mkSpec('fc-a').stateDir), null);
+  });
+
+  test('start refuses a VM without an IP for its TCP channel, before spawning anything', async () => {
+    const s = { ...mkSpec('fc-c'), kernelCmdline: `console=ttyS0 romulus.chkey=${key}` };
+    writeFileSync(s.diskPath, 'x');
+    await assert.rejects(driver.start(s), /needs the VM's IP/);
+    assert.equal(existsSync(s.stateDir), false);
+  });
+});
+
+// The shared driver suite on real Firecracker: only where a firecracker binary and working KVM exist.
+const kernel = defaultKernelPath();
+const rootfs = path.join(imagesDir(), 'base', 'rootfs.ext4');
+const real = new FirecrackerDriver();
+let skipReason: string | undefined;
+if (!(await real.available())) skipReason = 'no firecracker binary on PATH (operators install it from Firecracker releases)';
+else if (!existsSync(kernel) || !existsSync(rootfs)) skipReason = `guest kernel or base image missing (${kernel}, ${rootfs})`;
+else {
+  const p = await real.probe(kernel);
+  if (!p.usable) skipReason = p.reason ?? 'firecracker unusable here';
+}
+real.close();
+if (skipReason) console.log(`[firecracker driver suite] SKIPPED: ${skipReason}`);
+runDriverSuite('firecracker', () => new FirecrackerDriver(), { kernelPath: kernel, rootfsPath: rootfs, skipReason });
