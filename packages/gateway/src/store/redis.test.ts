@@ -42,6 +42,29 @@ describe('redis (single redis-server)', () => {
       }
     });
 
+    it('moves an agent between state index sets (the old set loses it) and keeps the key layout', async () => {
+      const store = new RedisStore({ url: server.url, prefix: 't:idx:' });
+      const raw = new Redis(server.url);
+      try {
+        const rec = { id: 'ag-i', wallet: 'w-i', agentType: 'chat', image: 'i', tier: 'basic', cores: 1, memoryMib: 1024, nodeId: 'n', state: 'starting' as const, accessTokenHash: 'h', spawnedAt: 5, uptimeMs: 0 };
+        await store.createAgent(rec);
+        await store.acquireWalletLock('w-i', 'ag-i');
+        await store.claimSignature('sig-i', 60_000);
+        assert.deepEqual(
+          (await raw.keys('t:idx:*')).sort(),
+          ['t:idx:sig:{sig-i}', 't:idx:{agents}:agent:ag-i', 't:idx:{agents}:state:starting', 't:idx:{w:w-i}:agents', 't:idx:{w:w-i}:lock', 't:idx:{w:w-i}:spawns'].sort(),
+        );
+        await store.updateAgent('ag-i', { state: 'running' });
+        assert.deepEqual(await raw.smembers('t:idx:{agents}:state:starting'), []);
+        assert.deepEqual(await raw.smembers('t:idx:{agents}:state:running'), ['ag-i']);
+        const ttl = await raw.pttl('t:idx:sig:{sig-i}');
+        assert.ok(ttl > 0 && ttl <= 60_000, `signature key expires (pttl ${ttl})`);
+      } finally {
+        raw.disconnect();
+        await store.close();
+      }
+    });
+
     it('keeps working after the server forgot its scripts (NOSCRIPT falls back to EVAL)', async () => {
       const store = new RedisStore({ url: server.url, prefix: 't:flush:' });
       const raw = new Redis(server.url);
