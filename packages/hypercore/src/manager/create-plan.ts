@@ -34,6 +34,7 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
   const c = ctx.config;
   let hello: { helloAt: number; hello: Extract<GuestToHost, { t: 'hello' }> } | undefined;
   let workloadExit: string | undefined;
+  let readyP: Promise<Extract<GuestToHost, { t: 'ready' } | { t: 'exit' }>> | undefined;
   const diskPath = diskPathOf(ctx, rec.id);
 
   return [
@@ -161,6 +162,19 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
           signal,
         );
         const auth = hostProof(entry, hello!.hello);
+        // Both waits are registered before configure goes out: the guest may send started and ready in
+        // one burst, and a message nobody waits for yet is gone.
+        readyP = ch
+          .waitFor(
+            (x): x is Extract<GuestToHost, { t: 'ready' } | { t: 'exit' }> => x.t === 'ready' || x.t === 'exit',
+            c.channel.readyTimeoutMs,
+            'readiness',
+            signal,
+          )
+          .catch((e: Error) => {
+            throw new Error(/did not arrive/.test(e.message) ? `workload was not ready within ${Math.round(c.channel.readyTimeoutMs / 1000)}s` : e.message);
+          });
+        readyP.catch(() => {});
         ch.send({
           t: 'configure',
           now: Date.now(),
@@ -180,14 +194,7 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
       name: 'await-ready',
       shouldDo: () => true,
       do: async () => {
-        const m = await entry.channel!.waitFor(
-          (x): x is Extract<GuestToHost, { t: 'ready' } | { t: 'exit' }> => x.t === 'ready' || x.t === 'exit',
-          c.channel.readyTimeoutMs,
-          'readiness',
-          signal,
-        ).catch((e: Error) => {
-          throw new Error(/did not arrive/.test(e.message) ? `workload was not ready within ${Math.round(c.channel.readyTimeoutMs / 1000)}s` : e.message);
-        });
+        const m = await readyP!;
         if (m.t === 'exit') throw new Error(workloadExit ?? 'workload exited before it was ready');
         const now = Date.now();
         rec.timings.agentReadyMs = Math.round(now - hello!.helloAt);

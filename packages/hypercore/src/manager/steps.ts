@@ -35,18 +35,20 @@ export async function runPlan(steps: Step[], hooks: PlanHooks = {}): Promise<voi
   const done: Step[] = [];
   for (const step of steps) {
     const t0 = Date.now();
+    let started = false;
     try {
       if (hooks.signal?.aborted) throw abortError(hooks.signal);
       if (!(await step.shouldDo())) {
         hooks.onStep?.(step.name, 'skip', 0);
         continue;
       }
+      started = true;
       await step.do();
       done.push(step);
       hooks.onStep?.(step.name, 'done', Date.now() - t0);
     } catch (err) {
       // The failing step may have half-created something: give it the chance to clean up too.
-      await rollback([...done, step], hooks);
+      await rollback(started ? [...done, step] : done, hooks);
       throw new StepFailed(step.name, err);
     }
   }
