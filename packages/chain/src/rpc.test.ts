@@ -16,6 +16,8 @@ import {
   getTransactionDecoder,
   lamports,
   type Base64EncodedWireTransaction,
+  type Rpc,
+  type SolanaRpcApi,
 } from '@solana/kit';
 import { startLocalChain, type LocalChainHandle } from './local-chain-server.ts';
 import { stateFiles } from './state-files.ts';
@@ -25,7 +27,7 @@ import { TOKEN_PROGRAM } from './programs.ts';
 
 let dir: string;
 let chain: LocalChainHandle;
-let rpc: ReturnType<typeof createSolanaRpc>;
+let rpc: Rpc<SolanaRpcApi>;
 
 async function rawCall(body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> {
   const res = await fetch(chain.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
@@ -89,7 +91,7 @@ describe('standard methods through @solana/kit', () => {
     assert.equal(b64.value?.space, 82n);
     assert.equal(b64.value?.data[1], 'base64');
     assert.equal(Buffer.from(b64.value!.data[0], 'base64').length, 82);
-    assert.equal(b64.value?.rentEpoch, 18446744073709551615n, 'u64::MAX survives as a bigint');
+    assert.equal((b64.value as any)?.rentEpoch, 18446744073709551615n, 'u64::MAX survives as a bigint');
     const b58 = await rpc.getAccountInfo(mint, { encoding: 'base58' }).send();
     assert.equal(b58.value?.data[1], 'base58');
     const parsed = await rpc.getAccountInfo(mint, { encoding: 'jsonParsed' }).send();
