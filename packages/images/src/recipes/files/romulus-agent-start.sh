@@ -20,7 +20,7 @@ setup_zram() {
   if [ "${ROMULUS_ZRAM:-on}" = off ]; then say "zram disabled (ROMULUS_ZRAM=off)"; return 0; fi
   if [ ! -e /sys/block/zram0/disksize ]; then say "no zram in this kernel: running without compressed swap"; return 0; fi
   if grep -q '^/dev/zram0 ' /proc/swaps; then return 0; fi
-  mem_kib=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+  mem_kib=$(sed -n 's/^MemTotal: *\([0-9]*\) kB$/\1/p' /proc/meminfo)
   # As large as RAM: at lz4's ~3:1 on a JS heap a full device costs about a third of RAM.
   size_kib=${ROMULUS_ZRAM_KIB:-$mem_kib}
   echo lz4 > /sys/block/zram0/comp_algorithm 2>/dev/null || say "lz4 unavailable, using the kernel's default compressor"

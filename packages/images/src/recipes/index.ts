@@ -1,0 +1,10 @@
+/**
+ * Every image `build --images all` builds, in order. Append a recipe here to register it (one import + one
+ * list entry); names must be unique.
+ */
+import type { ImageRecipe } from '../lib/index.ts';
+import { baseRecipe } from './base.ts';
+
+export const recipes: ImageRecipe[] = [
+  baseRecipe,
+];
