@@ -4,7 +4,13 @@
  */
 import type { ImageRecipe } from '../lib/index.ts';
 import { baseRecipe } from './base.ts';
+import { agentChat } from './agent-chat.ts';
+import { agentCoding } from './agent-coding.ts';
+import { agentBrowser } from './agent-browser.ts';
 
 export const recipes: ImageRecipe[] = [
   baseRecipe,
+  agentChat,
+  agentCoding,
+  agentBrowser,
 ];
