@@ -46,9 +46,8 @@ function version(): string {
 
 async function makeDriver(c: NodeConfig, log: Logger): Promise<VmmDriver> {
   // Imported lazily so a unit test with a fake driver never loads the real adapters.
-  const vmmModule = './vmm/index.ts';
-  const mod = (await import(vmmModule)) as { createDriver(kind: string, opts: Record<string, unknown>): VmmDriver };
-  return mod.createDriver(c.driver, { ...c.driverOptions, log: log.child({ component: `vmm-${c.driver}` }) });
+  const { createDriver } = await import('./vmm/index.ts');
+  return createDriver(c.driver, { ...(c.driverOptions as Record<string, never>), log: log.child({ component: `vmm-${c.driver}` }) });
 }
 
 /** Starts a node daemon in this process (library entry for main.ts and the e2e suites). */

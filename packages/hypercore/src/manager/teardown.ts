@@ -21,8 +21,12 @@ export function teardownSteps(ctx: NodeContext, entry: VmEntry, graceful: boolea
       shouldDo: () => !!rec.vmm,
       do: async () => {
         const vmm = rec.vmm!;
-        if (ctx.driver.isAlive(vmm)) {
-          if (graceful) await ctx.driver.stop(vmm, ctx.config.channel.stopTimeoutMs);
+        if (graceful && ctx.driver.isAlive(vmm)) {
+          // The guest was asked to shut down over the channel: give it time to sync and power off
+          // (the VMM then exits by itself) before the driver resets / kills it.
+          const deadline = Date.now() + ctx.config.channel.stopTimeoutMs;
+          while (ctx.driver.isAlive(vmm) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+          if (ctx.driver.isAlive(vmm)) await ctx.driver.stop(vmm, 5000);
         }
         // kill() also releases the driver's leftovers (sockets, cgroup) when the process is already gone.
         await ctx.driver.kill(vmm);
