@@ -6,7 +6,7 @@ import type { Context } from '../context.ts';
 import { CliError, EXIT } from '../io.ts';
 import { emit, fields, tokens } from '../output.ts';
 import type { RunningStack } from '../stack/launch.ts';
-import { createStackLogger } from '../stack/logs.ts';
+import { createStackLogs } from '../stack/logs.ts';
 import { defaultImagesDir, defaultKernelPath, STACK_DEFAULTS, type StackOptions } from '../stack/options.ts';
 import { isAlive, readStackFile, removeStackFile } from '../stack/stack-file.ts';
 
@@ -90,7 +90,9 @@ async function up(ctx: Context, flags: UpFlags): Promise<void> {
     kernelPath,
     logLevel: flags.logLevel,
   };
-  const { log, file: logFile } = createStackLogger(dataDir, flags.logLevel);
+  const logs = createStackLogs(dataDir, flags.logLevel);
+  const logFile = logs.file;
+  const log = logs.forService('stack');
   const say = (text: string) => {
     if (!ctx.json) ctx.io.stderr(text + '\n');
   };
@@ -114,7 +116,7 @@ async function up(ctx: Context, flags: UpFlags): Promise<void> {
   const { startStack } = await import('../stack/launch.ts');
   let stack: RunningStack | undefined;
   try {
-    stack = await startStack(opts, log);
+    stack = await startStack(opts, logs);
     const health = await waitForHealth(stack.file.gateway.url, stack.file.node.url);
     let funded: { wallet: string; balance: string } | undefined;
     if (fundWallet) funded = await topUp(stack, fundWallet, fundTarget(stack, flags));
@@ -129,7 +131,7 @@ async function up(ctx: Context, flags: UpFlags): Promise<void> {
       await stack.stop();
       say('stack stopped');
     }
-    log.flush();
+    logs.flush();
   }
 }
 

@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
-import type { Logger } from 'pino';
 import { startLocalChain, type LocalChainHandle } from '@romulus/chain';
 import { startGateway, type Gateway } from '@romulus/gateway';
 import { startNode, type RunningNode } from '@romulus/hypercore';
+import type { StackLogs } from './logs.ts';
 import { readOrCreateNodeToken } from './node-token.ts';
 import { stackDirs, type StackOptions } from './options.ts';
 import { removeStackFile, writeStackFile, type StackFile } from './stack-file.ts';
@@ -23,7 +23,8 @@ export interface RunningStack {
  * Starts chain → node → gateway in this process and writes <data>/stack.json. If any step fails, what
  * already started is stopped again before the error propagates: nothing is left listening.
  */
-export async function startStack(opts: StackOptions, log: Logger): Promise<RunningStack> {
+export async function startStack(opts: StackOptions, logs: StackLogs): Promise<RunningStack> {
+  const log = logs.forService('stack');
   const dirs = stackDirs(opts.dataDir);
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o755 });
   mkdirSync(dirs.gateway, { recursive: true, mode: 0o700 });
@@ -33,7 +34,7 @@ export async function startStack(opts: StackOptions, log: Logger): Promise<Runni
     cleanups.length = 0;
   };
   try {
-    const chain = await startLocalChain({ stateDir: dirs.chain, port: opts.chainPort, host: opts.host, log: log.child({ name: 'chain' }) });
+    const chain = await startLocalChain({ stateDir: dirs.chain, port: opts.chainPort, host: opts.host, log: logs.forService('chain') });
     cleanups.push(() => chain.stop());
 
     const nodeToken = readOrCreateNodeToken(dirs.node);
@@ -49,7 +50,7 @@ export async function startStack(opts: StackOptions, log: Logger): Promise<Runni
         network: { bridge: opts.bridge, subnet: opts.subnet },
         ...(opts.nodeOverrides ?? {}),
       },
-      { log: log.child({ name: 'node' }) },
+      { log: logs.forService('node') },
     );
     // By the time this runs every agent has been stopped, so the node also removes its bridge and nftables
     // tables (it keeps them only while a VM still runs).
@@ -65,7 +66,7 @@ export async function startStack(opts: StackOptions, log: Logger): Promise<Runni
         chain: { rpcUrl: chain.url, mint: chain.mint },
         logLevel: opts.logLevel,
       },
-      { log: log.child({ name: 'gateway' }) },
+      { log: logs.forService('gateway') },
     );
     cleanups.push(() => gateway.close());
 
@@ -100,7 +101,7 @@ export async function startStack(opts: StackOptions, log: Logger): Promise<Runni
 }
 
 /** Stops every agent that is not already stopped or failed, through the gateway's own lifecycle. */
-export async function stopAllAgents(gateway: Gateway, log: Logger): Promise<number> {
+export async function stopAllAgents(gateway: Gateway, log: ReturnType<StackLogs['forService']>): Promise<number> {
   const active = await gateway.store.listAgentsInStates(['starting', 'running', 'stopping']);
   const results = await Promise.allSettled(active.map((a) => gateway.agents.stop(a.id, a.wallet)));
   results.forEach((r, i) => {
