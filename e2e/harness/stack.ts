@@ -6,6 +6,7 @@ import { startNode, type RunningNode } from '@romulus/hypercore';
 import { createLogger, imagesDir, kernelPath } from '@romulus/shared';
 import { HttpNodeClient, TestWallet, startGateway, type Gateway, type GatewayConfigInput } from '@romulus/gateway';
 import { pickTestNetwork, sweepLeftovers } from './host-net.ts';
+import { prepareImagesDir, type DerivedImage } from './images.ts';
 
 /**
  * A whole single-node Romulus on this host for end-to-end suites: a real local chain (LiteSVM JSON-RPC),
@@ -28,6 +29,8 @@ export interface StackOptions {
   requireImages?: string[];
   /** Node config on top of the defaults (e.g. driverOptions). */
   node?: Record<string, unknown>;
+  /** Test images derived from built ones (see images.ts); the node then serves a per-stack images dir. */
+  derivedImages?: DerivedImage[];
 }
 
 export interface Stack {
@@ -77,12 +80,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
 
   try {
+    const images = opts.derivedImages?.length ? prepareImagesDir(imagesDir(), path.join(dir, 'images'), opts.derivedImages) : imagesDir();
     chain = await startLocalChain({ port: 0, stateDir: path.join(dir, 'chain') });
     node = await startNode({
       listen: { host: '127.0.0.1', port: 0 },
       nodeToken: `test-node-token-${Math.random().toString(36).slice(2)}${Date.now()}`,
       nodeId: net.nodeId,
       stateDir: path.join(dir, 'node'),
+      imagesDir: images,
+      kernelPath: kernelPath(),
       network: { bridge: net.bridge, subnet: net.subnet },
       ...(opts.nodeCapacity ? { capacity: { ...opts.nodeCapacity, vcpuOvercommit: 4, memoryReserveMib: 0 } } : {}),
       ...(opts.node ?? {}),
