@@ -184,3 +184,17 @@ export const CGROUP_EXEC_SCRIPT =
 export function cgroupExecArgv(procsFiles: string[], argv: string[]): string[] {
   return ['-c', CGROUP_EXEC_SCRIPT, 'romulus-vmm', ...procsFiles, '--', ...argv];
 }
+
+/** Remove the (empty) parent cgroup, e.g. a test's own parent. Never touches a parent that still has children. */
+export function removeCgroupParent(layout: CgroupLayout, parent: string, fs: CgroupFs = realCgroupFs): void {
+  for (const part of parent.split('/')) assertCgroupName(part);
+  const dirs = layout.version === 'v2' ? [path.join(layout.root, parent)] : V1_CONTROLLERS.map((c) => path.join(layout.root, c, parent));
+  for (const d of dirs) {
+    try {
+      fs.rmdir(d);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EBUSY' && code !== 'ENOTEMPTY') throw e;
+    }
+  }
+}

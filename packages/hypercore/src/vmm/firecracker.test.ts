@@ -1,12 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GUEST_TCP_PORT, kernelPath as defaultKernelPath, imagesDir } from '@romulus/shared';
-import { detectCgroups, VmCgroup } from './cgroups.ts';
+import { detectCgroups, removeCgroupParent, VmCgroup } from './cgroups.ts';
 import { fcRequest } from './firecracker-api.ts';
 import { cmdlineValue, FirecrackerDriver, guestIpFromCmdline } from './firecracker.ts';
 import { runDriverSuite } from './driver-suite.ts';
@@ -101,10 +100,7 @@ describe('firecracker driver against a fake Firecracker that validates every req
     for (const vm of vms) await driver.kill(vm).catch(() => {});
     driver.close();
     rmSync(work, { recursive: true, force: true });
-    if (layout) for (const d of new VmCgroup(layout, 'romulus', 'x').dirs()) {
-      const p = path.join(path.dirname(path.dirname(d)), parent);
-      if (existsSync(p)) execFileSync('rmdir', [p]);
-    }
+    if (layout) removeCgroupParent(layout, parent);
   });
 
   test('probe: usable with a KVM device and a kernel that reaches the root mount; unusable without KVM', async () => {

@@ -5,6 +5,7 @@ export {
   detectCgroups,
   VmCgroup,
   vmmOverheadMib,
+  removeCgroupParent,
   cgroupExecArgv,
   realCgroupFs,
   type CgroupFs,
