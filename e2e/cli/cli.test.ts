@@ -3,7 +3,7 @@
  * single-node stack that `romulus up` starts (LiteSVM chain, node daemon with real QEMU microVMs on a
  * test bridge, gateway with SQLite), with real Ed25519 signatures from a keypair the CLI generated.
  *
- *   keygen → up → chain fund → tiers → spawn base --wait → status → agent URL (refused without the token,
+ *   keygen → up → chain fund (basic tier) → tiers → spawn base --wait → status → agent URL (refused without the token,
  *   answered with it) → stop → usage (one spawn, uptime > 0) → down (bridge, TAPs, nft table, VMMs gone)
  */
 import { test, before, after } from 'node:test';
@@ -142,11 +142,12 @@ test('up starts chain, node and gateway and reports where they are', async () =>
   assert.match(second.stderr, /already running/);
 });
 
+// The basic tier (1 vCPU, 1024 MiB): the lightest VM, kind to a shared TCG machine.
 test('chain fund tops the wallet up on the local chain', async () => {
-  const r = await romulus(['--json', 'chain', 'fund', '1000000']);
+  const r = await romulus(['--json', 'chain', 'fund', '100000']);
   assert.equal(r.json.wallet, wallet);
   const b = await romulus(['--json', 'chain', 'balance']);
-  assert.equal(b.json.balance, '1000000');
+  assert.equal(b.json.balance, '100000');
 });
 
 test('tiers lists the tiers and the agent types', async () => {
@@ -162,8 +163,8 @@ test('spawn base --wait brings an agent to running', async () => {
   assert.equal(r.json.success, true);
   assert.equal(r.json.agent.status, 'running');
   assert.equal(r.json.agent.wallet, wallet);
-  assert.equal(r.json.agent.tier, 'pro');
-  assert.equal(r.json.tier_config.cores, 4);
+  assert.equal(r.json.agent.tier, 'basic');
+  assert.equal(r.json.tier_config.cores, 1);
   assert.ok(r.json.agent.access_token.length >= 16);
   agent = r.json.agent;
   // One active agent per wallet: a second spawn names the first.
@@ -236,7 +237,7 @@ test('a second up reuses the data dir: same mint, balance, node token; the agent
   stack = summary.stack;
   assert.equal(stack.chain.mint, mint);
   assert.equal(readFileSync(path.join(dataDir, 'node', 'token'), 'utf8'), token);
-  assert.equal((await romulus(['--json', 'chain', 'balance'])).json.balance, '1000000');
+  assert.equal((await romulus(['--json', 'chain', 'balance'])).json.balance, '100000');
   const s = await romulus(['--json', 'status', leftRunning]);
   assert.equal(s.json.agent.status, 'stopped');
   const u = await romulus(['--json', 'usage']);

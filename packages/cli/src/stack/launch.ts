@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { startLocalChain, type LocalChainHandle } from '@romulus/chain';
-import { startGateway, type Gateway } from '@romulus/gateway';
+import { HttpNodeClient, startGateway, type Gateway } from '@romulus/gateway';
 import { startNode, type RunningNode } from '@romulus/hypercore';
 import type { StackLogs } from './logs.ts';
 import { readOrCreateNodeToken } from './node-token.ts';
@@ -13,8 +13,9 @@ export interface RunningStack {
   gateway: Gateway;
   /**
    * The shutdown policy of the local stack: every agent still starting or running is stopped through the
-   * gateway (so its usage interval closes now and its wallet lock is freed), then the gateway, the node
-   * (no VM is left: they were all stopped) and the chain close, in that order.
+   * gateway (so its usage interval closes now and its wallet lock is freed); the gateway closes; VMs the
+   * node still holds without an agent (a spawn cut short by a crash) are deleted; then the node and the
+   * chain close. Nothing of the stack runs after stop() resolves.
    */
   stop(): Promise<void>;
 }
@@ -52,9 +53,10 @@ export async function startStack(opts: StackOptions, logs: StackLogs): Promise<R
       },
       { log: logs.forService('node') },
     );
-    // By the time this runs every agent has been stopped, so the node also removes its bridge and nftables
-    // tables (it keeps them only while a VM still runs).
+    // By the time this runs every agent has been stopped and any VM without an agent deleted, so the node
+    // also removes its bridge and nftables tables (it keeps them only while a VM still runs).
     cleanups.push(() => node.close({ cleanupNetwork: true }));
+    cleanups.push(() => deleteRemainingVms(new HttpNodeClient({ url: node.url, token: nodeToken, nodeId: opts.nodeId, timeoutMs: 120_000 }), log));
 
     const gateway = await startGateway(
       {
@@ -109,4 +111,14 @@ export async function stopAllAgents(gateway: Gateway, log: ReturnType<StackLogs[
     else log.info({ agent: active[i].id, status: r.value.status }, 'agent stopped at shutdown');
   });
   return active.length;
+}
+
+/** VMs no agent accounts for (e.g. a gateway crash between create and record) must not outlive the stack. */
+async function deleteRemainingVms(node: HttpNodeClient, log: ReturnType<StackLogs['forService']>): Promise<void> {
+  const vms = await node.listVms();
+  const results = await Promise.allSettled(vms.map((vm) => node.deleteVm(vm.id)));
+  results.forEach((r, i) => {
+    if (r.status === 'rejected') log.error({ err: r.reason, vm: vms[i].id }, 'could not delete VM at shutdown');
+    else log.info({ vm: vms[i].id }, 'VM without agent deleted at shutdown');
+  });
 }
