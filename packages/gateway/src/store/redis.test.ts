@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
 import { runStoreConformance } from './conformance.ts';
 import { createStore } from './create.ts';
@@ -75,6 +76,31 @@ describe('redis (single redis-server)', () => {
       } finally {
         raw.disconnect();
         await store.close();
+      }
+    });
+
+    it('rejects calls (never hangs or crashes) while its server is down, and recovers when it is back', async () => {
+      const own = await startRedisServer();
+      const errors: Error[] = [];
+      let back: RunningRedis | undefined;
+      const store = new RedisStore({ url: own.url, prefix: 't:down:', onError: (e) => errors.push(e) });
+      try {
+        await store.ready();
+        assert.equal(await store.claimSignature('before', 60_000), true);
+        await own.stop();
+        await assert.rejects(store.claimSignature('during', 60_000));
+        await assert.rejects(store.acquireWalletLock('w', 'a'));
+        assert.ok(errors.length > 0, 'connection errors were reported to onError');
+        back = await startRedisServer(Number(new URL(own.url).port));
+        let recovered = false;
+        for (let i = 0; i < 100 && !recovered; i++) {
+          recovered = await store.claimSignature(`after-${i}`, 60_000).catch(() => false);
+          if (!recovered) await sleep(200);
+        }
+        assert.equal(recovered, true, 'the same store works again once the server is back');
+      } finally {
+        await store.close();
+        await back?.stop();
       }
     });
 

@@ -102,18 +102,18 @@ async function withCleanup(start: (dirs: string[], procs: Proc[]) => Promise<{ u
   }
 }
 
-/** One redis-server on a free loopback port. */
-export async function startRedisServer(): Promise<RunningRedis> {
+/** One redis-server on a free loopback port (or on `port`, e.g. to bring a stopped server back). */
+export async function startRedisServer(port?: number): Promise<RunningRedis> {
   return await withCleanup(async (dirs, procs) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'romulus-redis-'));
     dirs.push(dir);
     for (let attempt = 0; ; attempt++) {
       try {
-        const p = await startRedis(await pickPort(false), dir, []);
+        const p = await startRedis(port ?? (await pickPort(false)), dir, []);
         procs.push(p);
         return { url: `redis://127.0.0.1:${p.port}`, nodes: [`127.0.0.1:${p.port}`] };
       } catch (err) {
-        if (attempt >= 4) throw err; // port raced away: try another
+        if (port !== undefined || attempt >= 4) throw err; // port raced away: try another
       }
     }
   });
