@@ -20,7 +20,9 @@ import {
   getBase64Decoder,
   getBase64Encoder,
   getCompiledTransactionMessageDecoder,
+  getCompiledTransactionMessageEncoder,
   getTransactionDecoder,
+  getTransactionEncoder,
   lamports,
   type KeyPairSigner,
   type Transaction,
@@ -90,7 +92,13 @@ const b58 = getBase58Decoder();
 const b64dec = getBase64Decoder();
 const b64enc = getBase64Encoder();
 const txDecoder = getTransactionDecoder();
+const txEncoder = getTransactionEncoder();
 const messageDecoder = getCompiledTransactionMessageDecoder();
+const messageEncoder = getCompiledTransactionMessageEncoder();
+/** Solana's PACKET_DATA_SIZE: the largest wire transaction a validator accepts. */
+export const MAX_TRANSACTION_BYTES = 1232;
+
+const sameBytes = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => v === b[i]);
 
 export class LocalChain {
   private svm: LiteSVM;
@@ -220,13 +228,33 @@ export class LocalChain {
 
   // ---- transactions -----------------------------------------------------------------------------
 
-  /** Decodes wire bytes; throws TransactionRejected('decode') on garbage. */
+  /**
+   * Decodes wire bytes; throws TransactionRejected('decode') on anything that is not one canonical
+   * legacy or v0 transaction. This is a safety boundary, not a nicety: LiteSVM's native binding panics
+   * (and a Rust panic there aborts the whole process) on some malformed bytes, so only transactions that
+   * decode and re-encode to exactly the same bytes, with one signature per required signer, reach it.
+   */
   static decode(bytes: Uint8Array): { tx: Transaction; blockhash: string; accounts: string[] } {
+    if (bytes.length > MAX_TRANSACTION_BYTES) {
+      throw new TransactionRejected('decode', `transaction too large: ${bytes.length} bytes (max: ${MAX_TRANSACTION_BYTES})`);
+    }
     try {
       const tx = txDecoder.decode(bytes);
       const message = messageDecoder.decode(tx.messageBytes);
+      if (message.version !== 'legacy' && message.version !== 0) throw new Error(`unsupported transaction version ${String(message.version)}`);
+      if (message.header.numSignerAccounts < 1 || Object.keys(tx.signatures).length !== message.header.numSignerAccounts) throw new Error('signature count does not match the message header');
+      if (message.header.numSignerAccounts > message.staticAccounts.length) throw new Error('more signers than accounts');
+      if (!sameBytes(messageEncoder.encode(message), tx.messageBytes)) throw new Error('message is not canonically encoded');
+      if (!sameBytes(txEncoder.encode(tx), bytes)) throw new Error('transaction is not canonically encoded');
+      // The local chain has no address lookup tables, so every index must point into the static keys.
+      if (((message as { addressTableLookups?: unknown[] }).addressTableLookups ?? []).length > 0) throw new Error('address lookup tables are not supported by the local chain');
+      const n = message.staticAccounts.length;
+      for (const ix of message.instructions ?? []) {
+        if (ix.programAddressIndex >= n || (ix.accountIndices ?? []).some((i) => i >= n)) throw new Error('instruction account index out of range');
+      }
       return { tx, blockhash: message.lifetimeToken, accounts: message.staticAccounts.map(String) };
     } catch (e) {
+      if (e instanceof TransactionRejected) throw e;
       throw new TransactionRejected('decode', `failed to deserialize VersionedTransaction: ${(e as Error).message}`);
     }
   }
