@@ -1,0 +1,118 @@
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import type { ExecResult } from '@romulus/shared';
+import type { Stack } from '../harness/stack.ts';
+
+/** TCG boots of the agent images take minutes (OpenClaw ≈3 min, more on a busy machine): wait, never assert on time. */
+export const AGENT_BOOT_TIMEOUT_MS = 20 * 60_000;
+
+/** Runs argv inside the VM over the guest channel, through the node daemon's exec API. */
+export async function vmExec(stack: Stack, id: string, argv: string[], opts: { timeoutMs?: number; asWorkloadUser?: boolean } = {}): Promise<ExecResult> {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const res = await fetch(`${stack.node.url}/v1/vms/${id}/exec`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.node.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ argv, timeoutMs, asWorkloadUser: opts.asWorkloadUser ?? false }),
+    signal: AbortSignal.timeout(timeoutMs + 30_000),
+  });
+  const body = (await res.json()) as ExecResult & { error?: unknown };
+  if (res.status !== 200) throw new Error(`exec ${argv.join(' ')} -> ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+/**
+ * A shell command as the agent images' unprivileged `agent` user (uid 1000). The manifests run the entry
+ * point as root (it sets up zram, then drops to `agent`), so "as the workload user" means this.
+ */
+export function asAgent(script: string): string[] {
+  return ['setpriv', '--reuid=1000', '--regid=1000', '--init-groups', '--', 'env', 'HOME=/home/agent', 'USER=agent', 'PATH=/usr/local/bin:/usr/bin:/bin', 'sh', '-c', script];
+}
+
+export interface GuestMemory {
+  memTotalMib: number;
+  memAvailableMib: number;
+  usedMib: number;
+  swapUsedMib: number;
+  /** Resident memory (MiB) of the processes whose command matches, summed. */
+  rssMib: Record<string, number>;
+  raw: string;
+}
+
+/** Memory figures from inside the guest (/proc/meminfo, and per-process RSS from /proc/<pid>/status). */
+export async function guestMemory(stack: Stack, id: string): Promise<GuestMemory> {
+  const script =
+    'cat /proc/meminfo; echo ---; for p in /proc/[0-9]*; do n=$(tr "\\0" " " < $p/cmdline 2>/dev/null | cut -c1-80); ' +
+    'r=$(sed -n "s/^VmRSS: *\\([0-9]*\\) kB/\\1/p" $p/status 2>/dev/null); [ -n "$r" ] && echo "$r $n"; done';
+  const r = await vmExec(stack, id, ['sh', '-c', script]);
+  const [meminfo, procs] = r.stdout.split('---\n');
+  const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(meminfo)?.[1] ?? NaN);
+  const rssMib: Record<string, number> = {};
+  for (const line of (procs ?? '').split('\n')) {
+    const m = /^(\d+) (.*)$/.exec(line.trim());
+    if (!m) continue;
+    const key = /openclaw|gateway/.test(m[2]) ? 'openclaw' : /guest-agent/.test(m[2]) ? 'guest-agent' : /chrom/.test(m[2]) ? 'chromium' : 'other';
+    rssMib[key] = (rssMib[key] ?? 0) + Number(m[1]) / 1024;
+  }
+  for (const k of Object.keys(rssMib)) rssMib[k] = Math.round(rssMib[k]);
+  const total = kib('MemTotal');
+  return {
+    memTotalMib: Math.round(total / 1024),
+    memAvailableMib: Math.round(kib('MemAvailable') / 1024),
+    usedMib: Math.round((total - kib('MemAvailable')) / 1024),
+    swapUsedMib: Math.round((kib('SwapTotal') - kib('SwapFree')) / 1024),
+    rssMib,
+    raw: r.stdout.slice(0, 2000),
+  };
+}
+
+/** Every regular file under `dir` (not following symlinks) that contains `needle`, read in chunks (VM disks are big). */
+export function filesContaining(dir: string, needle: string, skip: (p: string) => boolean = () => false): string[] {
+  const hits: string[] = [];
+  const want = Buffer.from(needle);
+  const chunk = Buffer.alloc(4 << 20);
+  const walk = (d: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = path.join(d, n);
+      const st = lstatSync(p, { throwIfNoEntry: false });
+      if (!st || skip(p)) continue;
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile() && fileContains(p, want, chunk)) hits.push(p);
+    }
+  };
+  walk(dir);
+  return hits;
+}
+
+function fileContains(file: string, want: Buffer, chunk: Buffer): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    let carry = Buffer.alloc(0);
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n <= 0) return false;
+      const window = Buffer.concat([carry, chunk.subarray(0, n)]);
+      if (window.includes(want)) return true;
+      carry = window.subarray(Math.max(0, window.length - want.length + 1));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** An images dir for a suite: symlinks to every image (and the kernel) of `hostImages`, so imports can go next to them. */
+export function imagesDirWithLinks(hostImages: string, into: string): string {
+  mkdirSync(into, { recursive: true });
+  for (const name of readdirSync(hostImages)) if (!name.startsWith('.')) symlinkSync(path.join(hostImages, name), path.join(into, name));
+  return into;
+}
