@@ -36,7 +36,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance<http.Serv
   const app = Fastify({
     loggerInstance: deps.log,
     bodyLimit: cfg.limits.bodyLimitBytes,
-    disableRequestLogging: false,
     // Unknown fields are an error (400), never silently dropped; types are not coerced in bodies.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     serverFactory: (handler) => {

@@ -377,3 +377,41 @@ describe('gateway API (fake node, fake chain, real SQLite and signatures)', () =
     assert.equal((await signed(w, 'GET', `/status/${id}`)).json.agent.status, 'running');
   });
 });
+
+describe('crash repair (reconciler and stale locks)', () => {
+  it('a gateway that died after writing the record but before creating the VM: agent failed, lock freed', async () => {
+    const w = new TestWallet();
+    const id = `${(Date.now() - 10_000).toString(16).padStart(12, '0')}-00000000abcd`;
+    await store.acquireWalletLock(w.address, id);
+    await store.createAgent({
+      id, wallet: w.address, agentType: 'base', image: 'base', tier: 'basic', cores: 1, memoryMib: 1024, nodeId: node.nodeId,
+      state: 'starting', accessTokenHash: '0'.repeat(64), spawnedAt: Date.now() - 10_000, uptimeMs: 0,
+    });
+    const a = await eventually(async () => {
+      const r = await store.getAgent(id);
+      return r?.state === 'failed' ? r : null;
+    });
+    assert.match(a.reason ?? '', /gone/);
+    assert.equal(await store.getWalletLock(w.address), null);
+  });
+
+  it('a gateway that died between lock and record: the stale lock is freed at the next spawn', async () => {
+    const w = new TestWallet();
+    fund(w, 100_000);
+    const ghost = `${(Date.now() - 60_000).toString(16).padStart(12, '0')}-00000000dead`;
+    await store.acquireWalletLock(w.address, ghost);
+    const r = await spawn(w);
+    assert.equal(r.status, 201, r.body);
+    assert.equal(await store.getWalletLock(w.address), r.json.agent.id);
+  });
+
+  it('a lock whose holder is younger than the grace is respected (a spawn may be in flight)', async () => {
+    const w = new TestWallet();
+    fund(w, 100_000);
+    const inFlight = `${Date.now().toString(16).padStart(12, '0')}-00000000beef`;
+    await store.acquireWalletLock(w.address, inFlight);
+    const r = await spawn(w);
+    assert.equal(r.status, 409);
+    assert.equal(r.json.error.agent_id, inFlight);
+  });
+});

@@ -90,9 +90,14 @@ export class FakeNode implements NodeClient {
       if (vm.state === state || vm.state === 'failed' || vm.state === 'stopped') return { ...vm };
       if (Date.now() >= deadline || signal?.aborted) return null;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(200, deadline - Date.now()));
-        this.waiters.push(() => { clearTimeout(t); resolve(); });
-        signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+        const done = () => {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, Math.min(200, deadline - Date.now()));
+        this.waiters.push(done);
+        signal?.addEventListener('abort', done, { once: true });
       });
     }
   }
