@@ -116,3 +116,37 @@ export function imagesDirWithLinks(hostImages: string, into: string): string {
   for (const name of readdirSync(hostImages)) if (!name.startsWith('.')) symlinkSync(path.join(hostImages, name), path.join(into, name));
   return into;
 }
+
+/**
+ * Captures everything this process writes to stdout/stderr (the in-process node daemon's and gateway's
+ * logs go there) so a test can check a secret never appeared in them.
+ */
+export function captureOutput(): { text(): string; stop(): void } {
+  const chunks: string[] = [];
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  const tap = (orig: typeof out) =>
+    ((chunk: unknown, ...rest: unknown[]) => {
+      chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString());
+      return (orig as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof out;
+  process.stdout.write = tap(out);
+  process.stderr.write = tap(err);
+  return {
+    text: () => chunks.join(''),
+    stop: () => {
+      process.stdout.write = out;
+      process.stderr.write = err;
+    },
+  };
+}
+
+/** sha256 (hex) of the value of env var `name` in the environment of the process whose cmdline matches `proc`. */
+export function envHashScript(proc: string, name: string): string[] {
+  return [
+    'sh',
+    '-c',
+    `for p in /proc/[0-9]*; do if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q -- '${proc}'; then ` +
+      `tr '\\0' '\\n' < $p/environ | sed -n 's/^${name}=//p' | tr -d '\\n' | sha256sum | cut -d' ' -f1; break; fi; done`,
+  ];
+}

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { waitForStatus } from '../gateway/helpers.ts';
+import { startStack, type Stack } from '../harness/stack.ts';
+import { AGENT_BOOT_TIMEOUT_MS, asAgent, guestMemory, vmExec } from './helpers.ts';
+
+/**
+ * agent-browser on a real VM (standard tier: 2 vCPUs, 2048 MiB): Debian's Chromium, driven by
+ * playwright-core inside the VM as the agent user, loads a page served inside the VM and returns its
+ * title. A basic-tier wallet is refused at spawn with a clear error (the image needs 2048 MiB).
+ */
+let stack: Stack | undefined;
+
+before(async () => {
+  stack = await startStack({ requireImages: ['agent-browser'] });
+});
+after(async () => {
+  await stack?.close();
+});
+
+describe('agent-browser on a real VM', { timeout: 50 * 60_000 }, () => {
+  let id = '';
+
+  it('a basic-tier wallet is refused: the image needs more than the tier', async () => {
+    const s = stack!;
+    const small = await s.newWallet(100_000);
+    const r = await s.request('POST', '/spawn', { wallet: small, body: { agent_type: 'browser' } });
+    assert.equal(r.status, 403, JSON.stringify(r.json));
+    assert.match(r.json.error.message, /basic/);
+    assert.match(r.json.error.message, /2048/);
+  });
+
+  it('spawns in the standard tier and becomes ready', async (t) => {
+    const s = stack!;
+    const owner = await s.newWallet(500_000);
+    const r = await s.request('POST', '/spawn', { wallet: owner, body: { agent_type: 'browser' } });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    assert.equal(r.json.agent.tier, 'standard');
+    id = r.json.agent.id;
+    const running = await waitForStatus(s, owner, id, ['running', 'failed'], AGENT_BOOT_TIMEOUT_MS);
+    assert.equal(running.status, 'running', JSON.stringify(running));
+    const vm = await s.nodeClient.getVm(id);
+    t.diagnostic(`boot to ready (${vm?.accel}): ${((running.ready_at - running.spawned_at) / 1000).toFixed(1)} s`);
+  });
+
+  it('Chromium via playwright-core loads a page served inside the VM and returns its title', async () => {
+    const s = stack!;
+    const script = [
+      'set -e',
+      'mkdir -p /tmp/site',
+      "printf '<!doctype html><html><head><title>Romulus browser e2e</title></head><body>hi</body></html>' > /tmp/site/index.html",
+      'python3 -m http.server 8123 --bind 127.0.0.1 --directory /tmp/site >/dev/null 2>&1 &',
+      'server=$!',
+      'trap "kill $server" EXIT',
+      'for i in $(seq 1 100); do curl -sf http://127.0.0.1:8123/ >/dev/null && break; sleep 0.2; done',
+      'romulus-browser-title http://127.0.0.1:8123/',
+    ].join('\n');
+    const r = await vmExec(s, id, asAgent(script), { timeoutMs: 600_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'Romulus browser e2e');
+  });
+
+  it('reports its idle memory', async (t) => {
+    const m = await guestMemory(stack!, id);
+    t.diagnostic(`idle: ${JSON.stringify({ ...m, raw: undefined })}`);
+    assert.ok(m.memTotalMib > 0);
+  });
+});
