@@ -261,8 +261,9 @@ export class LocalChain {
 
   /**
    * Processes a transaction as the leader would: checks the blockhash age, executes it (signatures
-   * verified by LiteSVM), records its status, re-indexes and persists the accounts it named. Failed
-   * transactions are not committed (as if preflight had caught them).
+   * verified by LiteSVM), records its status, re-indexes and persists the accounts it named. A failed
+   * transaction changes no token state (LiteSVM rolls it back, at most charging the fee) and stays in
+   * LiteSVM's history, so resending the identical bytes is refused as AlreadyProcessed.
    */
   submit(bytes: Uint8Array): ProcessedTransaction {
     const { tx, blockhash, accounts } = LocalChain.decode(bytes);
@@ -282,6 +283,9 @@ export class LocalChain {
       if (err === 'SignatureFailure' || err === 'MissingSignatureForFee') throw new TransactionRejected('signature', 'Transaction signature verification failure');
       const meta = outcome.meta();
       const result = { signature, slot: this.slotNumber, err, logs: meta.logs(), unitsConsumed: meta.computeUnitsConsumed() };
+      // LiteSVM may have charged the fee payer; keep the saved state equal to the live one.
+      this.written.add(accounts[0]);
+      this.persist();
       throw new TransactionRejected('failed', `Transaction simulation failed: ${describeError(err)}`, result);
     }
     const result: ProcessedTransaction = { signature, slot: this.slotNumber, err: null, logs: outcome.logs(), unitsConsumed: outcome.computeUnitsConsumed() };

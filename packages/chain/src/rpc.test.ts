@@ -168,6 +168,18 @@ describe('standard methods through @solana/kit', () => {
     assert.match(r.json.error.message, /^Transaction simulation failed/);
     assert.deepEqual(r.json.error.data.err, { InstructionError: [1, { Custom: 1 }] });
     assert.equal(chain.balance(alice.address), 5_000_000n);
+    // without preflight the signature comes back and its status carries the error, nothing moves
+    const tooMuchAgain = await build(7_000_000n);
+    const skipped = await rawCall(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'sendTransaction', params: [Buffer.from(tooMuchAgain).toString('base64'), { encoding: 'base64', skipPreflight: true }] }));
+    assert.equal(typeof skipped.json.result, 'string');
+    const status = await rpc.getSignatureStatuses([skipped.json.result]).send();
+    assert.deepEqual(status.value[0]?.err, { InstructionError: [1n, { Custom: 1n }] });
+    assert.deepEqual((status.value[0] as any)?.status, { Err: { InstructionError: [1n, { Custom: 1n }] } });
+    assert.equal(chain.balance(alice.address), 5_000_000n);
+    // sending the same signed transaction twice: the second is a duplicate
+    const again = await rawCall(JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'sendTransaction', params: [Buffer.from(wire1).toString('base64'), { encoding: 'base64' }] }));
+    assert.equal(again.json.error.code, -32002);
+    assert.equal(chain.balance(bob.address), 5_000_000n);
     // kit surfaces the same error as a SolanaError
     await assert.rejects(rpc.sendTransaction(getBase64EncodedWireTransaction(getTransactionDecoder().decode(tooMuch)), { encoding: 'base64' }).send());
   });
