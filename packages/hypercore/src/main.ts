@@ -42,5 +42,6 @@ try {
     process.stderr.write(`romulus-node: ${e.message}\n`);
     process.exit(2);
   }
-  throw e;
+  process.stderr.write(`romulus-node: failed to start: ${(e as Error).message}\n`);
+  process.exit(1);
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger, type Accel, type Logger } from '@romulus/shared';
 import { buildApi } from './api/server.ts';
@@ -61,6 +61,9 @@ export async function startNode(input: NodeConfigInput | NodeConfig, overrides: 
     if (conflicts.length) throw new ConfigError(`network.subnet ${config.network.subnetText} cannot be used:\n  ${conflicts.join('\n  ')}`);
   }
 
+  if (!overrides.driver && !existsSync(config.kernelPath)) {
+    throw new ConfigError(`guest kernel not found at ${config.kernelPath} (build it with scripts/setup.sh, or set kernelPath / ROMULUS_KERNEL)`);
+  }
   const driver = overrides.driver ?? (await makeDriver(config, log));
   if (!(await driver.available())) throw new ConfigError(`VMM driver ${config.driver} is not available on this host`);
   const probe = await driver.probe(config.kernelPath);

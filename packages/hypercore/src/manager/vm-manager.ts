@@ -25,6 +25,8 @@ import { attachGuest, hostProof } from './guest-session.ts';
 import { runPlan, StepFailed } from './steps.ts';
 import { teardown } from './teardown.ts';
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
 /** States that hold capacity (and, once past creating, host resources). */
 const ACTIVE: readonly VmState[] = ['creating', 'starting', 'running', 'stopping'];
 
@@ -127,6 +129,11 @@ export class VmManager {
       );
     }
     const diskMib = req.diskMib ?? m.diskMib;
+    // The shared EnvMap schema has no additionalProperties:false, so bad names pass JSON-schema validation.
+    for (const [what, map] of [['env', req.env], ['secrets', req.secrets]] as const) {
+      const bad = Object.keys(map ?? {}).filter((k) => !ENV_NAME.test(k));
+      if (bad.length) throw badRequest(`${what}: invalid variable names ${bad.map((b) => JSON.stringify(b.slice(0, 64))).join(', ')}`, 'VALIDATION_FAILED');
+    }
     const overlap = Object.keys(req.secrets ?? {}).filter((k) => k in (req.env ?? {}));
     if (overlap.length) throw badRequest(`names given both as env and as secrets: ${overlap.join(', ')}`, 'ENV_SECRET_CLASH');
     const id = req.id ?? `vm-${randomBytes(6).toString('hex')}`;
