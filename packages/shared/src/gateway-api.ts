@@ -25,8 +25,9 @@ export const SpawnRequest = Type.Object(
   {
     agent_type: Type.String({ minLength: 1, maxLength: 64, description: 'chat | coding | browser | a custom image name' }),
     /** Model API keys etc.: passed to the agent as env, held only in the VM. */
-    secrets: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 16384 }), { maxProperties: 32 })),
-    env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 4096 }), { maxProperties: 32 })),
+    // additionalProperties: false makes the key pattern binding (a Record alone only constrains matching keys).
+    secrets: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 16384 }), { maxProperties: 32, additionalProperties: false })),
+    env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 4096 }), { maxProperties: 32, additionalProperties: false })),
   },
   { additionalProperties: false },
 );
