@@ -331,6 +331,8 @@ describe('gateway API (fake node, fake chain, real SQLite and signatures)', () =
     assert.equal(bad.json.error.code, 'MALFORMED_JSON');
     const extra = await spawn(w, { agent_type: 'base', admin: true });
     assert.equal(extra.status, 400);
+    const badKey = await spawn(w, { agent_type: 'base', secrets: { 'bad key': 'x' } });
+    assert.equal(badKey.status, 400);
     const unknown = await spawn(w, { agent_type: 'nope' });
     assert.equal(unknown.status, 400);
     assert.equal(unknown.json.error.code, 'UNKNOWN_AGENT_TYPE');

@@ -97,7 +97,7 @@ export class Reconciler {
           this.agents.watch(agent.id);
         }
       } else if (agent.state === 'running' && ended) {
-        if (await lc.markFailed(agent, why)) this.repaired('mark_failed', agent.id);
+        if (await lc.markFailed(agent, why, vm?.stoppedAt)) this.repaired('mark_failed', agent.id);
       }
     }
 

@@ -37,8 +37,10 @@ export class Lifecycle {
   }
 
   /** starting|running → failed; frees the lock and removes the VM (best effort: the reconciler retries). */
-  async markFailed(agent: AgentRecord, reason: string): Promise<AgentRecord | null> {
-    const at = this.now();
+  async markFailed(agent: AgentRecord, reason: string, endedAt?: number): Promise<AgentRecord | null> {
+    // Bill up to when the VM actually ended when the node knows it, not to when we noticed.
+    const now = this.now();
+    const at = endedAt && endedAt <= now && (!agent.runningSince || endedAt >= agent.runningSince) ? endedAt : now;
     const rec = await this.store.updateAgent(
       agent.id,
       { state: 'failed', reason, stoppedAt: at },
