@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { GuestToHost } from '@romulus/shared';
 import { detectCgroups, VmCgroup } from './cgroups.ts';
 import { GuestChannel } from './guest-channel.ts';
 import { isProcessAlive, processPssKib } from './proc.ts';
@@ -39,7 +38,6 @@ export function contractCmdline(id: string, channel = 'virtio'): string {
   ].join(' ');
 }
 
-const isHello = (m: GuestToHost): m is Extract<GuestToHost, { t: 'hello' }> => m.t === 'hello';
 
 export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: DriverSuiteEnv): void {
   const bootTimeout = env.bootTimeoutMs ?? 180_000;
@@ -142,8 +140,7 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
       for (;;) {
         try {
           chan = await GuestChannel.connect(vmA.channel);
-          chan.send({ t: 'sync' });
-          const hello = await chan.waitFor(isHello, Math.min(10_000, Math.max(1000, deadline - Date.now())));
+          const hello = await chan.hello(Math.min(10_000, Math.max(1000, deadline - Date.now())));
           figures.spawnToHelloMs = Date.now() - vmA.spawnedAt;
           assert.equal(hello.v, 1);
           break;
@@ -156,7 +153,7 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
     });
 
     test('the guest sees exactly the requested vCPUs and memory', { timeout: 120_000 }, async () => {
-      chan.send({ t: 'configure', now: Date.now(), hostname: 'suite-a', env: { SUITE: '1' }, secrets: { SUITE_SECRET: secret } });
+      chan.configure({ now: Date.now(), hostname: 'suite-a', env: { SUITE: '1' }, secrets: { SUITE_SECRET: secret } });
       const nproc = await chan.exec(['nproc'], 60_000);
       assert.equal(nproc.code, 0, nproc.stderr);
       assert.equal(nproc.stdout.trim(), '2');

@@ -215,6 +215,17 @@ describe('firecracker driver against a fake Firecracker that validates every req
     assert.equal(await driver.adopt(mkSpec('fc-a').stateDir), null);
   });
 
+  test('two concurrent starts on one state dir give one VMM', async () => {
+    const s = mkSpec('fc-d');
+    writeFileSync(s.diskPath, 'x');
+    const [a, b] = await Promise.all([driver.start(s), driver.start(s)]);
+    vms.push(a);
+    assert.equal(a.pid, b.pid);
+    assert.equal(calls(s.stateDir).filter((c) => c.path === '/actions').length, 1, 'one InstanceStart');
+    await driver.kill(a);
+    assert.equal(driver.isAlive(a), false);
+  });
+
   test('start refuses a VM without an IP for its TCP channel, before spawning anything', async () => {
     const s = { ...mkSpec('fc-c'), kernelCmdline: `console=ttyS0 romulus.chkey=${key}` };
     writeFileSync(s.diskPath, 'x');

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { CMDLINE, createLogger, GUEST_TCP_PORT, type Logger } from '@romulus/shared';
 import { detectCgroups, VmCgroup, vmmOverheadMib, type CgroupLayout } from './cgroups.ts';
 import { ConsoleLogCapper } from './console-log.ts';
+import { KeyedLock } from './keyed-lock.ts';
 import { fcCall, fcRequest } from './firecracker-api.ts';
 import { readLaunchRecord, writeLaunchRecord } from './launch-record.ts';
 import { isProcessAlive, killAndWait, sleep, waitForExit } from './proc.ts';
@@ -67,6 +68,7 @@ export class FirecrackerDriver implements VmmDriver {
   private readonly log: Logger;
   private readonly cgroupLayout: CgroupLayout | null;
   private readonly capper: ConsoleLogCapper;
+  private readonly perStateDir = new KeyedLock();
 
   constructor(private readonly o: FirecrackerDriverOptions = {}) {
     this.binary = o.firecrackerBinary ?? 'firecracker';
@@ -230,6 +232,10 @@ export class FirecrackerDriver implements VmmDriver {
 
   async start(spec: VmLaunchSpec): Promise<RunningVm> {
     validateLaunchSpec(spec);
+    return this.perStateDir.run(spec.stateDir, () => this.startLocked(spec));
+  }
+
+  private async startLocked(spec: VmLaunchSpec): Promise<RunningVm> {
     const existing = await this.adopt(spec.stateDir);
     if (existing) return existing;
     const channel = this.channelFor(spec);
@@ -279,6 +285,10 @@ export class FirecrackerDriver implements VmmDriver {
    */
   async restore(spec: VmLaunchSpec, dir: string): Promise<RunningVm> {
     validateLaunchSpec(spec);
+    return this.perStateDir.run(spec.stateDir, () => this.restoreLocked(spec, dir));
+  }
+
+  private async restoreLocked(spec: VmLaunchSpec, dir: string): Promise<RunningVm> {
     const existing = await this.adopt(spec.stateDir);
     if (existing) return existing;
     const channel = this.channelFor(spec);

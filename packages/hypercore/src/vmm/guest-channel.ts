@@ -1,5 +1,6 @@
 import net from 'node:net';
-import type { GuestToHost, HostToGuest } from '@romulus/shared';
+import { randomBytes } from 'node:crypto';
+import { proofMatches, tcpGuestProof, tcpHostProof, type GuestToHost, type HostToGuest } from '@romulus/shared';
 import type { ChannelEndpoint } from './types.ts';
 
 /**
@@ -12,8 +13,13 @@ export class GuestChannel {
   private readonly seen: GuestToHost[] = [];
   private listeners: (() => void)[] = [];
   private closed = false;
+  /** TCP transport: the guest's nonce from its hello, answered in configure.auth. */
+  private guestNonce: string | null = null;
 
-  private constructor(private readonly sock: net.Socket) {
+  private constructor(
+    private readonly sock: net.Socket,
+    private readonly ep: ChannelEndpoint,
+  ) {
     sock.setEncoding('utf8');
     sock.on('data', (d: string) => {
       this.buf += d;
@@ -47,7 +53,7 @@ export class GuestChannel {
       }, timeoutMs);
       s.once('connect', () => {
         clearTimeout(timer);
-        resolve(new GuestChannel(s));
+        resolve(new GuestChannel(s, ep));
       });
       s.once('error', (e) => {
         clearTimeout(timer);
@@ -79,6 +85,27 @@ export class GuestChannel {
         });
       });
     }
+  }
+
+  /**
+   * sync → hello. On the TCP transport the host sends a fresh nonce and checks the guest's HMAC proof
+   * (a guest without the channel key is refused), and keeps the guest's nonce to prove itself in configure.
+   */
+  async hello(timeoutMs: number): Promise<Extract<GuestToHost, { t: 'hello' }>> {
+    const nonce = this.ep.kind === 'tcp' ? randomBytes(16).toString('hex') : undefined;
+    this.send(nonce ? { t: 'sync', nonce } : { t: 'sync' });
+    const hello = await this.waitFor((m): m is Extract<GuestToHost, { t: 'hello' }> => m.t === 'hello', timeoutMs);
+    if (this.ep.kind === 'tcp') {
+      if (!proofMatches(tcpGuestProof(this.ep.key, nonce!), hello.challenge)) throw new Error('guest failed the channel key challenge');
+      if (typeof hello.nonce !== 'string') throw new Error('guest hello carries no nonce on the TCP transport');
+      this.guestNonce = hello.nonce;
+    }
+    return hello;
+  }
+
+  configure(msg: Omit<Extract<HostToGuest, { t: 'configure' }>, 't' | 'auth'>): void {
+    const auth = this.ep.kind === 'tcp' && this.guestNonce ? tcpHostProof(this.ep.key, this.guestNonce) : undefined;
+    this.send({ t: 'configure', ...msg, ...(auth ? { auth } : {}) });
   }
 
   async exec(argv: string[], timeoutMs: number): Promise<Extract<GuestToHost, { t: 'exec-result' }>> {

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { imagesDir, kernelPath } from '@romulus/shared';
@@ -10,6 +10,7 @@ import { detectCgroups, removeCgroupParent, VmCgroup } from './cgroups.ts';
 import { runDriverSuite } from './driver-suite.ts';
 import { isProcessAlive, processPssKib, sleep } from './proc.ts';
 import { QemuDriver } from './qemu.ts';
+import { BUSYBOX_CMDLINE, BUSYBOX_MARKER, buildBusyboxRootfs } from './testing/busybox-rootfs.ts';
 
 /**
  * Real QEMU microVMs (TCG on this host; KVM where the probe says it works).
@@ -32,23 +33,7 @@ describe('qemu driver: kernel-only boot with a busybox root disk', { timeout: BO
   before(() => {
     assert.ok(existsSync(KERNEL), `guest kernel missing at ${KERNEL} (build it: packages/images, or set ROMULUS_KERNEL)`);
     work = mkdtempSync(path.join(tmpdir(), 'romulus-qemu-'));
-    const root = path.join(work, 'root');
-    for (const d of ['bin', 'proc', 'sys', 'dev']) mkdirSync(path.join(root, d), { recursive: true });
-    copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
-    chmodSync(path.join(root, 'bin/busybox'), 0o755);
-    writeFileSync(
-      path.join(root, 'init'),
-      [
-        '#!/bin/busybox sh',
-        '/bin/busybox mount -t proc proc /proc',
-        '/bin/busybox mount -t sysfs sys /sys',
-        'echo "ROMULUS-PROBE nproc=$(/bin/busybox nproc) $(/bin/busybox grep MemTotal /proc/meminfo | /bin/busybox tr -s " ") vda_ro=$(/bin/busybox cat /sys/block/vda/ro) vdb_ro=$(/bin/busybox cat /sys/block/vdb/ro) END"',
-        'while true; do /bin/busybox sleep 3600; done',
-        '',
-      ].join('\n'),
-    );
-    chmodSync(path.join(root, 'init'), 0o755);
-    execFileSync('mkfs.ext4', ['-q', '-F', '-d', root, path.join(work, 'rootfs.ext4'), '16M'], { stdio: 'ignore' });
+    buildBusyboxRootfs(work);
     execFileSync('truncate', ['-s', '32M', path.join(work, 'disk.ext4')]);
     driver = new QemuDriver({ cacheDir: path.join(work, 'cache'), cgroupParent: parent });
   });
@@ -70,8 +55,8 @@ describe('qemu driver: kernel-only boot with a busybox root disk', { timeout: BO
       vcpus: 2,
       memoryMib: 256,
       kernelPath: KERNEL,
-      kernelCmdline: 'console=ttyS0 reboot=k panic=-1 root=/dev/vda ro rootfstype=ext4 init=/init',
-      rootfsPath: path.join(work, 'rootfs.ext4'),
+      kernelCmdline: BUSYBOX_CMDLINE,
+      rootfsPath: path.join(work, 'busybox-rootfs.ext4'),
       diskPath: path.join(work, 'disk.ext4'),
       stateDir,
     });
@@ -81,14 +66,14 @@ describe('qemu driver: kernel-only boot with a busybox root disk', { timeout: BO
     assert.equal(lstatSync(vm.channel.kind === 'unix' ? vm.channel.path : '').mode & 0o777, 0o600, 'channel socket is root-only');
     const deadline = Date.now() + BOOT_TIMEOUT;
     let consoleText = '';
-    while (!/ROMULUS-PROBE .* END/.test(consoleText)) {
+    while (!BUSYBOX_MARKER.test(consoleText)) {
       assert.ok(driver.isAlive(vm), `VMM died: ${consoleText.slice(-1500)}`);
       assert.ok(Date.now() < deadline, `no init output within ${BOOT_TIMEOUT} ms: ${consoleText.slice(-1500)}`);
       await sleep(200);
       consoleText = readFileSync(vm.consoleLogPath, 'utf8');
     }
     const spawnToInitMs = Date.now() - vm.spawnedAt;
-    const line = /ROMULUS-PROBE (.*) END/.exec(consoleText)![1];
+    const line = BUSYBOX_MARKER.exec(consoleText)![1];
     assert.match(line, /nproc=2 /);
     const kib = Number(/MemTotal: (\d+) kB/.exec(line)?.[1]);
     assert.ok(kib > 192 * 1024 && kib <= 256 * 1024, `MemTotal ${kib} kB`);
@@ -126,7 +111,7 @@ describe('qemu driver: kernel-only boot with a busybox root disk', { timeout: BO
     await assert.rejects(
       driver.start({
         id: 'qtest-bad', vcpus: 1, memoryMib: 128, kernelPath: path.join(work, 'not-a-kernel'),
-        kernelCmdline: 'console=ttyS0', rootfsPath: path.join(work, 'rootfs.ext4'), diskPath: path.join(work, 'disk.ext4'), stateDir,
+        kernelCmdline: 'console=ttyS0', rootfsPath: path.join(work, 'busybox-rootfs.ext4'), diskPath: path.join(work, 'disk.ext4'), stateDir,
       }),
       /did not start/,
     );
@@ -137,7 +122,7 @@ describe('qemu driver: kernel-only boot with a busybox root disk', { timeout: BO
   test('invalid specs are refused before anything is spawned', async () => {
     const base = {
       id: 'ok', vcpus: 1, memoryMib: 128, kernelPath: KERNEL, kernelCmdline: 'console=ttyS0',
-      rootfsPath: path.join(work, 'rootfs.ext4'), diskPath: path.join(work, 'disk.ext4'), stateDir: path.join(work, 'inv'),
+      rootfsPath: path.join(work, 'busybox-rootfs.ext4'), diskPath: path.join(work, 'disk.ext4'), stateDir: path.join(work, 'inv'),
     };
     for (const bad of [{ id: '../x' }, { vcpus: 0 }, { vcpus: 1.5 }, { memoryMib: 1 }, { diskPath: '/nonexistent/disk' }, { tap: { name: 'x; rm', mac: '02:00:00:00:00:01' } }]) {
       await assert.rejects(driver.start({ ...base, ...bad }), /invalid VM launch spec/, JSON.stringify(bad));

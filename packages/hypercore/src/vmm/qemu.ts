@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { cacheDir as defaultCacheDir, createLogger, type Accel, type Logger } from '@romulus/shared';
 import { detectCgroups, VmCgroup, vmmOverheadMib, type CgroupLayout } from './cgroups.ts';
 import { ConsoleLogCapper } from './console-log.ts';
+import { KeyedLock } from './keyed-lock.ts';
 import { readLaunchRecord, writeLaunchRecord, type LaunchRecord } from './launch-record.ts';
 import { isProcessAlive, killAndWait, waitForExit } from './proc.ts';
 import { probeQemuAccel } from './probe.ts';
@@ -40,6 +41,7 @@ export class QemuDriver implements VmmDriver {
   private readonly log: Logger;
   private readonly cgroupLayout: CgroupLayout | null;
   private readonly capper: ConsoleLogCapper;
+  private readonly perStateDir = new KeyedLock();
 
   constructor(private readonly o: QemuDriverOptions = {}) {
     this.binary = o.qemuBinary ?? 'qemu-system-x86_64';
@@ -79,6 +81,10 @@ export class QemuDriver implements VmmDriver {
 
   async start(spec: VmLaunchSpec): Promise<RunningVm> {
     validateLaunchSpec(spec);
+    return this.perStateDir.run(spec.stateDir, () => this.startLocked(spec));
+  }
+
+  private async startLocked(spec: VmLaunchSpec): Promise<RunningVm> {
     const existing = await this.adopt(spec.stateDir);
     if (existing) return existing; // idempotent: this stateDir already has a live VMM
     const { accel } = await this.probe(spec.kernelPath);

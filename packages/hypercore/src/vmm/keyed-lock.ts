@@ -1,0 +1,18 @@
+/**
+ * Runs at most one operation per key at a time (in this process): two concurrent start() calls on one
+ * state dir must not race to spawn two VMMs; the second waits, then finds the first one's VMM and adopts it.
+ */
+export class KeyedLock {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(fn);
+    this.tails.set(key, next);
+    try {
+      return await next;
+    } finally {
+      if (this.tails.get(key) === next) this.tails.delete(key);
+    }
+  }
+}
