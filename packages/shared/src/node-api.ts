@@ -34,8 +34,10 @@ export const TERMINAL_VM_STATES: readonly VmState[] = ['stopped', 'failed'];
 export const Accel = Type.Union([Type.Literal('kvm'), Type.Literal('tcg')]);
 export type Accel = Static<typeof Accel>;
 
+// additionalProperties: false makes the key pattern binding (a Record alone only constrains matching keys).
 const EnvMap = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 16384 }), {
   maxProperties: 64,
+  additionalProperties: false,
 });
 
 export const CreateVmRequest = Type.Object(
