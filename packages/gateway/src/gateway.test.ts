@@ -417,3 +417,28 @@ describe('crash repair (reconciler and stale locks)', () => {
     assert.equal(r.json.error.agent_id, inFlight);
   });
 });
+
+describe('separate ingress listener', () => {
+  it('serves agent hosts only, with the same token rule', async () => {
+    const g2 = await startGateway(
+      {
+        listen: { host: '127.0.0.1', port: 0 },
+        ingressListen: { host: '127.0.0.1', port: 0 },
+        node: { url: 'http://127.0.0.1:9', token: 'unused' },
+        chain: { rpcUrl: 'http://127.0.0.1:9', mint: '11111111111111111111111111111111' },
+        lifecycle: { reconcileIntervalMs: 3_600_000, missingVmGraceMs: 500, startTimeoutMs: 60_000, nodeTimeoutMs: 2000 },
+        logLevel: 'warn',
+      },
+      { store, node, log: createLogger('gateway-test', { level: 'warn' }), balances: { lookup: async () => { throw new ChainUnavailableError('x'); } } },
+    );
+    try {
+      assert.ok(g2.ingressUrl);
+      const api = await request(`${g2.ingressUrl}/tiers`);
+      assert.equal(api.status, 404, 'the API is not served on the ingress port');
+      const noToken = await request(`${g2.ingressUrl}/`, { host: 'ffffffffffff-ffffffffffff.localhost' });
+      assert.equal(noToken.status, 401);
+    } finally {
+      await g2.close();
+    }
+  });
+});
