@@ -41,6 +41,8 @@ export interface VmEntry {
   /** Set once stop/delete was asked, so the liveness loop does not call the exit unexpected. */
   stopping: boolean;
   deleted?: boolean;
+  /** Last `exit` the guest reported for the workload (explains a VM that powered off by itself). */
+  workloadExit?: string;
 }
 
 export function withLock<T>(entry: VmEntry, fn: () => Promise<T>): Promise<T> {

@@ -29,6 +29,7 @@ export async function attachGuest(
     if (m.t === 'log') entry.logSink?.write(m.stream, String(m.line));
     else if (m.t === 'exit') {
       entry.logSink?.write('agent', `workload exited code=${m.code} signal=${m.signal}`);
+      entry.workloadExit = `workload exited (code ${m.code ?? 'none'}${m.signal ? `, signal ${m.signal}` : ''})`;
       opts.onExit?.(m);
     } else if (m.t === 'error') {
       ctx.metrics.channelErrors.inc({ kind: 'guest_error' });

@@ -48,8 +48,9 @@ export async function reconcile(ctx: NodeContext, mgr: VmManager): Promise<void>
       rec.vmm = vmm;
       live.push(entry);
     } else {
+      rec.reason =
+        rec.state === 'creating' ? 'the node restarted while the VM was being created' : 'vmm process exited while the node was down';
       rec.state = 'failed';
-      rec.reason = 'vmm process exited while the node was down';
       rec.stoppedAt = Date.now();
       dead.push(entry);
       act('mark_failed', { vm: rec.id });

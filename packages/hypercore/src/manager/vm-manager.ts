@@ -188,7 +188,7 @@ export class VmManager {
       this.ctx.store.removeVmDir(id);
       throw e;
     }
-    void withLock(entry, () => this.runCreate(entry));
+    this.background(entry, 'create', () => this.runCreate(entry));
     return publicVm(rec);
   }
 
@@ -251,7 +251,7 @@ export class VmManager {
       setTimeout(() => {
         if (this.closed || entry.stopping || entry.rec.state !== 'running' || !entry.rec.vmm) return;
         if (!this.ctx.driver.isAlive(entry.rec.vmm)) return; // liveness loop handles it
-        void withLock(entry, async () => {
+        this.background(entry, 're-attach', async () => {
           try {
             const { hello } = await attachGuest(this.ctx, entry, {});
             const auth = hostProof(entry, hello);
@@ -348,6 +348,13 @@ export class VmManager {
     }
   }
 
+  /** Runs a lifecycle operation under the VM's lock without awaiting it; a failure is logged, never thrown. */
+  private background(entry: VmEntry, what: string, fn: () => Promise<void>): void {
+    withLock(entry, fn).catch((e: unknown) => {
+      this.ctx.log.error({ vm: entry.rec.id, op: what, err: (e as Error)?.message }, 'background operation failed');
+    });
+  }
+
   // ---- persistence, liveness, shutdown -------------------------------------------------------
 
   persist(entry: VmEntry): void {
@@ -380,10 +387,10 @@ export class VmManager {
       entry.stopping = true;
       this.ctx.metrics.reconcilerActions.inc({ action: 'vmm_died' });
       this.ctx.log.warn({ vm: rec.id, pid: rec.vmm.pid }, 'vmm process exited unexpectedly');
-      void withLock(entry, async () => {
+      this.background(entry, 'vmm-died', async () => {
         await teardown(this.ctx, entry, false);
         rec.state = 'failed';
-        rec.reason = 'vmm process exited unexpectedly';
+        rec.reason = entry.workloadExit ? `${entry.workloadExit}; the VM powered off` : 'vmm process exited unexpectedly';
         rec.stoppedAt = Date.now();
         rec.ip = undefined;
         this.persist(entry);
