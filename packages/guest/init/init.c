@@ -249,9 +249,23 @@ static void power_off(const char *why) {
   for (;;) pause(); /* reboot() does not return for PID 1; never exit (that panics the kernel) */
 }
 
-int main(void) {
+/* Helper mode for the guest agent (Node has no settimeofday): `init set-time <ms since epoch>`. */
+static int helper(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "set-time") == 0) {
+    char *end;
+    long long ms = strtoll(argv[2], &end, 10);
+    if (*end || ms <= 0) { fprintf(stderr, "set-time: bad value\n"); return 2; }
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+    if (settimeofday(&tv, NULL) != 0) { perror("settimeofday"); return 1; }
+    return 0;
+  }
+  fprintf(stderr, "usage: init set-time <ms>   (as PID 1 it takes no arguments)\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
   init_started_at_uptime = uptime_now();
-  if (getpid() != 1) { fprintf(stderr, "romulus-init: must run as PID 1\n"); return 1; }
+  if (getpid() != 1) return helper(argc, argv);
   umask(022);
 
   /* Signals are only ever read from a signalfd: block them all now, children get the original mask. */

@@ -1,0 +1,232 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { LineSplitter } from './lines.ts';
+
+/**
+ * How lines reach the host. Two transports behind one shape:
+ *  - FdTransport: a character device opened read-write (the virtio-serial port), or a pair of paths (FIFOs
+ *    in tests). One long-lived link; the host side comes and goes underneath it.
+ *  - TcpTransport: a listener (Firecracker guests); one link per connection, each must authenticate.
+ */
+
+/** What a queued line is, so a slow or absent host costs bounded memory: logs are dropped first, a
+ *  pending hello is replaced by the newer one, everything else is kept. */
+export type LineKind = 'control' | 'log' | 'hello';
+
+export interface Link {
+  readonly id: number;
+  /** TCP links must prove the host holds the channel key before anything but `sync` is served. */
+  readonly requiresAuth: boolean;
+  /** This link's random nonce the host must answer (TCP only). */
+  readonly guestNonce: string | null;
+  authenticated: boolean;
+  send(line: string, kind: LineKind): void;
+  /** Resolves once everything queued so far was handed to the kernel (or the link is gone). */
+  flush(): Promise<void>;
+  close(): void;
+}
+
+export interface TransportHandlers {
+  onConnect(link: Link): void;
+  onLine(link: Link, line: string): void;
+  onClose(link: Link): void;
+}
+
+export interface Transport {
+  start(h: TransportHandlers): Promise<void>;
+  close(): Promise<void>;
+}
+
+const MAX_QUEUED_LOG_LINES = 2000;
+let nextLinkId = 1;
+
+/** Finds /dev/<vportNpM> for a named virtio-serial port via sysfs (no udev in the guest). */
+export function findVirtioPort(name: string, sysDir = '/sys/class/virtio-ports', devDir = '/dev'): string | null {
+  let entries: string[];
+  try {
+    entries = readdirSync(sysDir);
+  } catch {
+    return null;
+  }
+  for (const entry of entries) {
+    try {
+      if (readFileSync(path.join(sysDir, entry, 'name'), 'utf8').trim() === name) return path.join(devDir, entry);
+    } catch {
+      // port without a name
+    }
+  }
+  return null;
+}
+
+/**
+ * A link over file descriptors with blocking reads and writes done in libuv's thread pool: a virtio port is
+ * a character device that epoll-based sockets cannot wrap. One read and at most one write are in flight at
+ * a time, so the pool is never exhausted. A read of 0 bytes means no host is attached (or, for a FIFO, no
+ * writer): wait a little and read again.
+ */
+export class FdTransport implements Transport {
+  private closed = false;
+  private readFd: fsp.FileHandle | null = null;
+  private writeFd: fsp.FileHandle | null = null;
+  constructor(
+    private readonly readPath: string,
+    private readonly writePath: string = readPath,
+    private readonly idlePollMs = 50,
+  ) {}
+
+  async start(h: TransportHandlers): Promise<void> {
+    if (this.readPath === this.writePath) {
+      this.readFd = await fsp.open(this.readPath, 'r+');
+      this.writeFd = this.readFd;
+      await fsp.chmod(this.readPath, 0o600).catch(() => {});
+    } else {
+      // Separate paths (FIFOs in tests): opening waits for the peer, EOF means it went away for now.
+      this.readFd = await fsp.open(this.readPath, 'r');
+      this.writeFd = await fsp.open(this.writePath, 'w');
+    }
+    const queue = new OutQueue(async (data) => {
+      await this.writeFd!.write(data);
+    });
+    const link: Link = {
+      id: nextLinkId++,
+      requiresAuth: false,
+      guestNonce: null,
+      authenticated: true,
+      send: (line, kind) => queue.push(line, kind),
+      flush: () => queue.flush(),
+      close: () => {},
+    };
+    h.onConnect(link);
+    const splitter = new LineSplitter((l) => h.onLine(link, l), 1024 * 1024);
+    void (async () => {
+      const buf = Buffer.alloc(64 * 1024);
+      while (!this.closed) {
+        let n = 0;
+        try {
+          ({ bytesRead: n } = await this.readFd!.read(buf, 0, buf.length, null));
+        } catch (e) {
+          if (this.closed) break;
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'EAGAIN' && code !== 'EINTR') await sleep(this.idlePollMs * 10);
+        }
+        if (n > 0) splitter.push(buf.subarray(0, n));
+        else await sleep(this.idlePollMs);
+      }
+    })();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const fds = new Set([this.readFd, this.writeFd]);
+    for (const fd of fds) await fd?.close().catch(() => {});
+  }
+}
+
+/** TCP listener for guests whose VMM offers no usable serial port (Firecracker). */
+export class TcpTransport implements Transport {
+  private server: net.Server | null = null;
+  private sockets = new Set<net.Socket>();
+  constructor(
+    private readonly port: number,
+    private readonly host = '0.0.0.0',
+  ) {}
+
+  get address(): net.AddressInfo | null {
+    return (this.server?.address() as net.AddressInfo | null) ?? null;
+  }
+
+  start(h: TransportHandlers): Promise<void> {
+    this.server = net.createServer((sock) => {
+      this.sockets.add(sock);
+      sock.setNoDelay(true);
+      const link: Link = {
+        id: nextLinkId++,
+        requiresAuth: true,
+        guestNonce: randomBytes(32).toString('hex'),
+        authenticated: false,
+        send: (line, kind) => {
+          // Backpressure: drop log lines rather than buffer without bound for a host that does not read.
+          if (kind === 'log' && sock.writableLength > 4 * 1024 * 1024) return;
+          if (!sock.destroyed) sock.write(line + '\n');
+        },
+        flush: () => new Promise((r) => (sock.destroyed || sock.writableLength === 0 ? r() : sock.write('', () => r()))),
+        close: () => sock.destroy(),
+      };
+      // An unauthenticated peer may not make us buffer much: cap its line length.
+      const splitter = new LineSplitter((l) => h.onLine(link, l), 1024 * 1024);
+      sock.on('data', (d) => splitter.push(d));
+      sock.on('error', () => {});
+      sock.on('close', () => {
+        this.sockets.delete(sock);
+        h.onClose(link);
+      });
+      h.onConnect(link);
+    });
+    return new Promise((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.port, this.host, () => resolve());
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
+
+/** Single-writer queue with the drop policy of LineKind. */
+export class OutQueue {
+  private items: { line: string; kind: LineKind }[] = [];
+  private writing = false;
+  private droppedLogs = 0;
+  private idleWaiters: (() => void)[] = [];
+  constructor(private readonly write: (data: string) => Promise<void>) {}
+
+  push(line: string, kind: LineKind): void {
+    if (kind === 'hello') {
+      const i = this.items.findIndex((x) => x.kind === 'hello');
+      if (i >= 0) this.items.splice(i, 1);
+    }
+    if (kind === 'log' && this.items.filter((x) => x.kind === 'log').length >= MAX_QUEUED_LOG_LINES) {
+      this.droppedLogs++;
+      return;
+    }
+    this.items.push({ line, kind });
+    void this.pump();
+  }
+
+  flush(): Promise<void> {
+    if (!this.writing && this.items.length === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private async pump(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.items.length) {
+        // Write several lines per syscall: fewer round trips through the thread pool.
+        const batch = this.items.splice(0, 64);
+        let data = batch.map((x) => x.line + '\n').join('');
+        if (this.droppedLogs) {
+          data += JSON.stringify({ t: 'log', stream: 'agent', line: `dropped ${this.droppedLogs} log lines (host not reading)` }) + '\n';
+          this.droppedLogs = 0;
+        }
+        try {
+          await this.write(data);
+        } catch {
+          await sleep(100); // port went away (host detached): lines are lost, the host resyncs with `sync`
+        }
+      }
+    } finally {
+      this.writing = false;
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,1 @@
+export { buildAgentBundle, buildInit, guestSourcesHash } from './build.ts';

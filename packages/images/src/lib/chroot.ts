@@ -1,0 +1,76 @@
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { run } from './run.ts';
+
+/**
+ * A root tree prepared for running build steps in it with chroot: a fresh proc, a private /dev (tmpfs
+ * with the few nodes tools need; the host's /dev is never bound in, so removing the tree can never touch
+ * it) and the host's resolv.conf for the duration (steps may download from the registries). `close()`
+ * undoes all of it; `assertNothingMounted` guards every removal of a work tree.
+ */
+export class ChrootSession {
+  private mounted: string[] = [];
+  private savedResolv: string | null = null;
+
+  constructor(readonly root: string) {}
+
+  async open(): Promise<void> {
+    const proc = path.join(this.root, 'proc');
+    const dev = path.join(this.root, 'dev');
+    mkdirSync(proc, { recursive: true });
+    mkdirSync(dev, { recursive: true });
+    await run('mount', ['-t', 'proc', 'proc', proc]);
+    this.mounted.push(proc);
+    await run('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=16m', 'romulus-build-dev', dev]);
+    this.mounted.push(dev);
+    for (const [name, major, minor] of [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]] as const) {
+      await run('mknod', ['-m', '666', path.join(dev, name), 'c', String(major), String(minor)]);
+    }
+    mkdirSync(path.join(dev, 'shm'), { mode: 0o1777 });
+    mkdirSync(path.join(dev, 'pts'));
+    await run('ln', ['-s', '/proc/self/fd', path.join(dev, 'fd')]);
+    const resolv = path.join(this.root, 'etc', 'resolv.conf');
+    this.savedResolv = existsSync(resolv) ? readFileSync(resolv, 'utf8') : '';
+    rmSync(resolv, { force: true });
+    copyFileSync('/etc/resolv.conf', resolv);
+  }
+
+  /** Runs `sh -ec script` inside the root; output lines go to onLine. */
+  exec(script: string, onLine?: (l: string) => void, env: Record<string, string> = {}): Promise<string> {
+    return run('chroot', [this.root, '/bin/sh', '-ec', script], {
+      onLine,
+      env: {
+        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        HOME: '/root',
+        LANG: 'C.UTF-8',
+        DEBIAN_FRONTEND: 'noninteractive',
+        ...env,
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.savedResolv !== null) {
+      // The image gets no resolver of the build host: the node decides the guest's network.
+      writeFileSync(path.join(this.root, 'etc', 'resolv.conf'), '');
+      this.savedResolv = null;
+    }
+    for (const m of this.mounted.reverse()) {
+      await run('umount', [m]).catch(() => run('umount', ['-l', m]));
+    }
+    this.mounted = [];
+    assertNothingMounted(this.root);
+  }
+}
+
+/** Throws if anything is mounted at or below dir (so an rm -rf cannot reach into a mount). */
+export function assertNothingMounted(dir: string): void {
+  const abs = path.resolve(dir);
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => !!m)
+    .map((m) => m.replace(/\\040/g, ' '));
+  const inside = mounts.filter((m) => m === abs || m.startsWith(abs + '/'));
+  if (inside.length) throw new Error(`still mounted under ${abs}: ${inside.join(', ')}`);
+}
