@@ -191,3 +191,8 @@ test('the default threshold is the lowest default tier minimum', async () => {
   await cache.get('at');
   assert.equal(reader.calls, 3, 'only the insufficient balance was fetched again');
 });
+
+test('a threshold that is not a whole number of tokens is refused at construction', () => {
+  assert.throws(() => new BalanceCache(new FakeReader(), { insufficientBelowWhole: Math.min() }), /non-negative integer/);
+  assert.throws(() => new BalanceCache(new FakeReader(), { insufficientBelowWhole: 1.5 }), /non-negative integer/);
+});

@@ -63,7 +63,11 @@ export class BalanceCache {
   ) {
     this.ttlMs = opts.ttlMs ?? 30_000;
     this.insufficientTtlMs = opts.insufficientTtlMs ?? 5_000;
-    this.threshold = BigInt(opts.insufficientBelowWhole ?? lowestTierMin());
+    const threshold = opts.insufficientBelowWhole ?? lowestTierMin();
+    if (typeof threshold === 'number' && !(Number.isSafeInteger(threshold) && threshold >= 0)) {
+      throw new Error(`insufficientBelowWhole must be a non-negative integer (the lowest tier minimum), got ${threshold}`);
+    }
+    this.threshold = BigInt(threshold);
     this.maxStaleMs = opts.maxStaleMs ?? 300_000;
     this.maxEntries = Math.max(1, opts.maxEntries ?? 10_000);
     this.now = opts.now ?? Date.now;
