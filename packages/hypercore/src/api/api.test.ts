@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -276,6 +276,11 @@ describe('node API with a fake VMM and fake network', () => {
     assert.equal(driver.liveCount(), 2, 'closing the node leaves VMs running');
     await driver.crash(path.join(stateDir, 'vms', 'vm-lost'));
     network.taps.add(`${node.config.network.tapPrefix}orphan`);
+    network.rules.set('rtorphan', { vmId: 'gone', tap: 'rtorphan', mac: '02:00:00:00:00:09', ip: '10.213.0.99' });
+    mkdirSync(path.join(stateDir, 'vms', 'orphan-dir'));
+    writeFileSync(path.join(stateDir, 'vms', 'orphan-dir', 'disk.ext4'), 'x');
+    const leases = JSON.parse(readFileSync(path.join(stateDir, 'leases.json'), 'utf8'));
+    writeFileSync(path.join(stateDir, 'leases.json'), JSON.stringify({ ...leases, '10.213.0.99': 'gone' }));
     node = await startNode(config, { driver, network, run: fakeRun });
     const keep = (await api('GET', '/v1/vms/vm-keep')).body as Vm;
     assert.equal(keep.state, 'running');
@@ -284,6 +289,9 @@ describe('node API with a fake VMM and fake network', () => {
     assert.equal(lost.state, 'failed');
     assert.match(lost.reason!, /exited while the node was down/);
     assert.deepEqual([...network.taps], [readTap(stateDir, 'vm-keep')]);
+    assert.deepEqual([...network.rules.keys()], [readTap(stateDir, 'vm-keep')]);
+    assert.ok(!existsSync(path.join(stateDir, 'vms', 'orphan-dir')));
+    assert.deepEqual(Object.values(JSON.parse(readFileSync(path.join(stateDir, 'leases.json'), 'utf8'))), ['vm-keep']);
     const ex = await api('POST', '/v1/vms/vm-keep/exec', { argv: ['printenv', 'MODEL_KEY'] });
     assert.equal(ex.body.stdout.trim(), SECRET);
     await api('DELETE', '/v1/vms/vm-keep');
