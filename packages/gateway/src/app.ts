@@ -53,7 +53,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance<http.Serv
     },
   });
 
-  app.setErrorHandler((err, req, reply) => renderError(err as any, reply, req.log));
+  app.setErrorHandler((err, req, reply) => {
+    if (isStoreOutage(err)) {
+      req.log.error({ err: (err as Error).message }, 'store unavailable');
+      return reply.status(503).send(errorBody('STORE_UNAVAILABLE', 'state store unavailable; retry shortly'));
+    }
+    return renderError(err as any, reply, req.log);
+  });
   app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
 
   const perIp = new TokenBuckets(cfg.limits.perIp.burst, cfg.limits.perIp.perSec);
@@ -76,4 +82,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance<http.Serv
   await app.register(agentRoutes({ agents: deps.agents, auth: deps.auth, metrics }));
   await app.register(infoRoutes({ cfg, agents: deps.agents, node: deps.node, store: deps.store, metrics, log: deps.log }));
   return app;
+}
+
+/** Backend failures of the store (Redis down, SQLite locked past its busy timeout): a 503, not a 500. */
+function isStoreOutage(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string };
+  if (!e || err instanceof ApiError) return false;
+  if (e.name === 'MaxRetriesPerRequestError' || e.name === 'ClusterAllFailedError') return true;
+  if (e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_LOCKED' || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET') return true;
+  return /Connection is closed|Stream isn't writeable|CLUSTERDOWN|LOADING/.test(e.message ?? '');
 }
