@@ -32,7 +32,7 @@ RUN mkdir -p /home/agent/workspace && chown agent:agent /home/agent/workspace
 
 # The entry point starts as root (zram swap when the kernel has it; a no-op in a container), then drops to
 # `agent`. OPENCLAW_GATEWAY_TOKEN (or ROMULUS_ACCESS_TOKEN) must be set at run time: it refuses without.
-ENV NODE_OPTIONS=--max-old-space-size=320
+ENV NODE_OPTIONS=--max-old-space-size=512
 EXPOSE 18789
 WORKDIR /home/agent/workspace
 ENTRYPOINT ["/opt/agent/bin/romulus-agent-start"]

@@ -12,6 +12,7 @@ import { cacheDir, imagesDir } from '@romulus/shared';
 import { buildKernel } from './kernel/build-kernel.ts';
 import { buildImage, readManifest, type ImageBuildResult } from './lib/index.ts';
 import { recipes } from './recipes/index.ts';
+import { importCommand } from './oci/cli.ts';
 
 function selectRecipes(spec: string) {
   if (spec === 'all') return recipes;
@@ -63,6 +64,8 @@ program
     for (const i of images) console.log(`${i.name.padEnd(16)} ${String(i.version).padEnd(8)} ${i.contentHash ?? '-'}  ${i.sizeBytes ? `${(i.sizeBytes / 1048576).toFixed(0)} MiB` : 'no rootfs'}  ${i.builtAt ?? ''}`);
     for (const r of recipes) if (!images.some((i) => i.name === r.name)) console.log(`${r.name.padEnd(16)} (not built)`);
   });
+
+program.addCommand(importCommand()); // OCI import (src/oci/cli.ts)
 
 program.parseAsync(process.argv).catch((e) => {
   console.error(`[build] failed: ${(e as Error).message}`);
