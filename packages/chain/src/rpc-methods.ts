@@ -7,6 +7,7 @@ import { encodeAccount, parseDataSlice, parseEncoding } from './account-encoding
 import { LocalChain, TransactionRejected } from './local-chain.ts';
 import { isTokenProgram, parsedProgramLabel } from './programs.ts';
 import {
+  INTERNAL_ERROR,
   INVALID_PARAMS,
   invalidParams,
   MIN_CONTEXT_SLOT_NOT_REACHED,
@@ -309,7 +310,12 @@ export const METHODS: Record<string, Handler> = {
       throw invalidParams(`Invalid params: lamports must be an integer from 1 to ${MAX_AIRDROP_LAMPORTS}`);
     }
     configAt(params, 2);
-    return chain.airdrop(to, BigInt(amount));
+    try {
+      return chain.airdrop(to, BigInt(amount));
+    } catch (e) {
+      // e.g. a sysvar or a builtin program as recipient: the runtime refuses, as the faucet would
+      throw new RpcError(INTERNAL_ERROR, (e as Error).message);
+    }
   },
 
   // ---- admin namespace (token-guarded) ----

@@ -82,6 +82,9 @@ describe('standard methods through @solana/kit', () => {
     assert.equal(st.value[0]?.confirmationStatus, 'finalized');
     assert.deepEqual(st.value[0]?.status, { Ok: null });
     assert.equal(st.value[1], null);
+    const toSysvar = await rawCall(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'requestAirdrop', params: ['SysvarRent111111111111111111111111111111111', 1000] }));
+    assert.equal(toSysvar.json.error.code, -32603);
+    assert.match(toSysvar.json.error.message, /^airdrop failed/);
   });
 
   test('getAccountInfo: base64, base58, jsonParsed mint, missing account', async () => {
