@@ -11,6 +11,9 @@ import type { NodeContext, VmEntry } from './context.ts';
 import { attachGuest, hostProof } from './guest-session.ts';
 import type { Step } from './steps.ts';
 
+/** Guest `error` messages that mean the configure failed (see packages/guest/src/agent/agent.ts). */
+const CONFIGURE_ERROR = /^(bad configure|cannot start the workload|already configured|not authenticated)/;
+
 export function vmNetSpec(ctx: NodeContext, rec: VmRecord): VmNetworkSpec {
   return {
     vmId: rec.id,
@@ -155,8 +158,10 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
       shouldDo: () => true,
       do: async () => {
         const ch = entry.channel!;
+        // The guest answers a configure it cannot act on with an `error` (then maybe `exit`): fail fast on it.
         const started = ch.waitFor(
-          (m): m is Extract<GuestToHost, { t: 'started' } | { t: 'exit' }> => m.t === 'started' || m.t === 'exit',
+          (m): m is Extract<GuestToHost, { t: 'started' } | { t: 'exit' } | { t: 'error' }> =>
+            m.t === 'started' || m.t === 'exit' || (m.t === 'error' && CONFIGURE_ERROR.test(m.message)),
           c.channel.helloTimeoutMs,
           'workload start',
           signal,
@@ -187,6 +192,7 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
         entry.pendingSecrets = undefined;
         entry.pendingEnv = undefined;
         const m = await started;
+        if (m.t === 'error') throw new Error(`guest agent: ${entry.redact(m.message)}`);
         if (m.t === 'exit') throw new Error(workloadExit ?? 'workload exited before it started');
       },
     },
