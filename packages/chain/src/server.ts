@@ -74,6 +74,14 @@ export function createRpcServer(opts: RpcServerOptions): Server {
     if (req.method !== 'POST') return send(res, 405, 'Used HTTP Method is not allowed. POST or OPTIONS is required', 'text/plain; charset=utf-8');
     const type = req.headers['content-type'] ?? '';
     if (!/^application\/json\b/i.test(type)) return send(res, 415, 'Supplied content type is not allowed. Content-Type: application/json is required', 'text/plain; charset=utf-8');
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      // refuse before reading, so a well-behaved client sees the 413 rather than a reset
+      res.setHeader('connection', 'close');
+      send(res, 413, 'Payload Too Large', 'text/plain; charset=utf-8');
+      req.resume();
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
