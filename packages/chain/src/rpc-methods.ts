@@ -2,7 +2,8 @@
  * The Solana JSON-RPC methods the local chain answers, in mainnet's response shapes
  * (`{context:{slot,apiVersion},value}` for the contextual ones), plus the romulus_* admin methods.
  */
-import { address, getBase58Encoder, getBase64Encoder } from '@solana/kit';
+import { createHash } from 'node:crypto';
+import { address, getBase58Decoder, getBase58Encoder, getBase64Encoder, getCompiledTransactionMessageDecoder } from '@solana/kit';
 import { encodeAccount, parseDataSlice, parseEncoding } from './account-encoding.ts';
 import { LocalChain, TransactionRejected } from './local-chain.ts';
 import { isTokenProgram, parsedProgramLabel } from './programs.ts';
@@ -23,6 +24,8 @@ const MAX_MULTIPLE_ACCOUNTS = 100;
 const MAX_SIGNATURE_STATUSES = 256;
 const MAX_AIRDROP_LAMPORTS = 1_000_000_000_000n;
 const U64_MAX = 2n ** 64n - 1n;
+const LAMPORTS_PER_SIGNATURE = 5000n;
+const SLOTS_PER_EPOCH = 432_000;
 
 export interface CallContext {
   chain: LocalChain;
@@ -136,6 +139,41 @@ export const METHODS: Record<string, Handler> = {
     if (typeof params[0] !== 'string') throw invalidParams('Invalid params: blockhash must be a string');
     checkMinContextSlot(configAt(params, 1), chain);
     return withContext(chain, chain.isBlockhashValid(params[0]));
+  },
+
+  /** Stable per chain (derived from its mint), different between chains, as wallets expect. */
+  getGenesisHash: (params, { chain }) => {
+    expectArity(params, 0, 0);
+    return getBase58Decoder().decode(createHash('sha256').update(`romulus-local-chain:${chain.mint}`).digest());
+  },
+
+  getEpochInfo: (params, { chain }) => {
+    expectArity(params, 0, 1);
+    checkMinContextSlot(configAt(params, 0), chain);
+    return { absoluteSlot: chain.slot, blockHeight: chain.slot, epoch: Math.floor(chain.slot / SLOTS_PER_EPOCH), slotIndex: chain.slot % SLOTS_PER_EPOCH, slotsInEpoch: SLOTS_PER_EPOCH, transactionCount: null };
+  },
+
+  /** Base fee only: 5000 lamports per signature (the local chain has no priority-fee market). */
+  getFeeForMessage: (params, { chain }) => {
+    expectArity(params, 1, 2);
+    if (typeof params[0] !== 'string') throw invalidParams('Invalid params: message must be a base64 string');
+    checkMinContextSlot(configAt(params, 1), chain);
+    let signers: number;
+    try {
+      const message = getCompiledTransactionMessageDecoder().decode(new Uint8Array(getBase64Encoder().encode(params[0])));
+      signers = message.header.numSignerAccounts;
+      if (!chain.isBlockhashValid(message.lifetimeToken)) return withContext(chain, null);
+    } catch {
+      throw invalidParams('Invalid params: invalid transaction message');
+    }
+    return withContext(chain, BigInt(signers) * LAMPORTS_PER_SIGNATURE);
+  },
+
+  getRecentPrioritizationFees: (params, { chain }) => {
+    expectArity(params, 0, 1);
+    if (params[0] !== undefined && (!Array.isArray(params[0]) || params[0].length > 128)) throw invalidParams('Invalid params: expected up to 128 account addresses');
+    if (Array.isArray(params[0])) params[0].forEach((_, i) => pubkeyAt(params[0] as unknown[], i));
+    return [{ prioritizationFee: 0, slot: chain.slot }];
   },
 
   getBalance: (params, { chain }) => {

@@ -68,6 +68,22 @@ describe('standard methods through @solana/kit', () => {
     assert.equal((await rpc.isBlockhashValid(r.value.blockhash).send()).value, true);
   });
 
+  test('getGenesisHash, getEpochInfo, getFeeForMessage, getRecentPrioritizationFees', async () => {
+    const genesis = await rpc.getGenesisHash().send();
+    assert.match(genesis, /^[1-9A-HJ-NP-Za-km-z]{32,44}$/);
+    assert.equal(await rpc.getGenesisHash().send(), genesis, 'stable');
+    const epoch = await rpc.getEpochInfo().send();
+    assert.equal(epoch.absoluteSlot, await rpc.getSlot().send());
+    assert.equal(epoch.slotsInEpoch, 432000n);
+    const payer = await generateKeyPairSigner();
+    const { value: lifetime } = await rpc.getLatestBlockhash().send();
+    const wire = await signAndEncode(payer, lifetime, [{ programAddress: address('11111111111111111111111111111111'), accounts: [{ address: payer.address, role: 3 }], data: new Uint8Array([2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) }]);
+    const message = Buffer.from(getTransactionDecoder().decode(wire).messageBytes).toString('base64');
+    assert.equal((await rpc.getFeeForMessage(message as any).send()).value, 5000n);
+    const fees = await rpc.getRecentPrioritizationFees().send();
+    assert.equal(fees[0].prioritizationFee, 0n);
+  });
+
   test('getMinimumBalanceForRentExemption matches mainnet rent for a token account', async () => {
     assert.equal(await rpc.getMinimumBalanceForRentExemption(165n).send(), 2039280n);
   });
