@@ -105,6 +105,51 @@ describe('qemu driver: kernel-only boot with a busybox root disk', { timeout: BO
     assert.equal(await driver.adopt(stateDir), null);
   });
 
+  test('snapshot a running VM, restore it as a new VMM: the guest carries on where it was', { timeout: BOOT_TIMEOUT + 120_000 }, async (t) => {
+    const base = {
+      vcpus: 1, memoryMib: 128, kernelPath: KERNEL, kernelCmdline: BUSYBOX_CMDLINE,
+      rootfsPath: path.join(work, 'busybox-rootfs.ext4'),
+    };
+    execFileSync('truncate', ['-s', '32M', path.join(work, 'snap-a.ext4')]);
+    const a = await driver.start({ ...base, id: 'qsnap-a', diskPath: path.join(work, 'snap-a.ext4'), stateDir: path.join(work, 'snap-a') });
+    t.after(() => driver.kill(a).catch(() => {}));
+    const lastTick = async (file: string, above: number) => {
+      const deadline = Date.now() + BOOT_TIMEOUT;
+      for (;;) {
+        const ticks = [...readFileSync(file, 'utf8').matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+        const max = ticks.length ? Math.max(...ticks) : 0;
+        if (max > above) return max;
+        assert.ok(Date.now() < deadline, `no tick above ${above} in ${file}`);
+        await sleep(200);
+      }
+    };
+    const beforeSnapshot = await lastTick(a.consoleLogPath, 2);
+    const snapDir = path.join(work, 'snapshot');
+    await driver.snapshot!(a, snapDir);
+    assert.ok(driver.isAlive(a), 'the source VM resumes after its snapshot');
+    await driver.kill(a);
+
+    const b = await driver.restore!({ ...base, id: 'qsnap-b', diskPath: path.join(work, 'snap-b.ext4'), stateDir: path.join(work, 'snap-b') }, snapDir);
+    t.after(() => driver.kill(b).catch(() => {}));
+    assert.notEqual(b.pid, a.pid);
+    const restoredToRunningMs = Date.now() - b.spawnedAt;
+    await lastTick(b.consoleLogPath, 0);
+    const first = Number(/tick (\d+)/.exec(readFileSync(b.consoleLogPath, 'utf8'))![1]);
+    // A fresh boot would print its marker and start at tick 1; the restored guest goes on counting.
+    assert.ok(first > beforeSnapshot, `restored guest's first tick ${first} continues after ${beforeSnapshot}`);
+    assert.equal(/ROMULUS-PROBE/.test(readFileSync(b.consoleLogPath, 'utf8')), false, 'no fresh boot in the restored VM');
+    const after = first;
+    const tickAtSnapshot = beforeSnapshot;
+    t.diagnostic(`figures: snapshot restore spawn→running ${restoredToRunningMs} ms (${b.accel}), tick ${tickAtSnapshot} → ${after}`);
+    await driver.kill(b);
+    assert.equal(driver.isAlive(b), false);
+    if (layout) assert.equal(new VmCgroup(layout, parent, 'qsnap-b').exists(), false);
+    await assert.rejects(
+      driver.restore!({ ...base, memoryMib: 256, id: 'qsnap-c', diskPath: path.join(work, 'snap-b.ext4'), stateDir: path.join(work, 'snap-c') }, snapDir),
+      /cannot restore as/,
+    );
+  });
+
   test('a bad kernel makes start fail with QEMU\'s reason and leaves nothing behind', async () => {
     const stateDir = path.join(work, 'bad');
     writeFileSync(path.join(work, 'not-a-kernel'), 'garbage');

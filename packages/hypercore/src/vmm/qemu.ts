@@ -1,11 +1,12 @@
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, constants, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { cacheDir as defaultCacheDir, createLogger, type Accel, type Logger } from '@romulus/shared';
 import { detectCgroups, VmCgroup, vmmOverheadMib, type CgroupLayout } from './cgroups.ts';
 import { ConsoleLogCapper } from './console-log.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { readLaunchRecord, writeLaunchRecord, type LaunchRecord } from './launch-record.ts';
-import { isProcessAlive, killAndWait, waitForExit } from './proc.ts';
+import { isProcessAlive, killAndWait, sleep, waitForExit } from './proc.ts';
 import { probeQemuAccel } from './probe.ts';
 import { buildQemuArgs, DEFAULT_TB_SIZE_MIB, qemuPaths } from './qemu-args.ts';
 import { QmpClient } from './qmp.ts';
@@ -88,6 +89,14 @@ export class QemuDriver implements VmmDriver {
     const existing = await this.adopt(spec.stateDir);
     if (existing) return existing; // idempotent: this stateDir already has a live VMM
     const { accel } = await this.probe(spec.kernelPath);
+    return this.launch(spec, accel, [], async () => {});
+  }
+
+  /**
+   * Spawn QEMU for spec in its cgroup, wait for QMP, run `onQmp` (restore uses it to load the state),
+   * record the launch. Any failure kills the process and releases sockets and cgroup before throwing.
+   */
+  private async launch(spec: VmLaunchSpec, accel: Accel, extraArgs: string[], onQmp: (qmp: QmpClient) => Promise<void>): Promise<RunningVm> {
     mkdirSync(spec.stateDir, { recursive: true, mode: 0o700 });
     const p = qemuPaths(spec.stateDir);
     this.removeRuntimeFiles(spec.stateDir);
@@ -101,7 +110,7 @@ export class QemuDriver implements VmmDriver {
     });
     let proc;
     try {
-      proc = spawnDetached(this.binary, buildQemuArgs(spec, accel, p, this.o.tbSizeMib ?? DEFAULT_TB_SIZE_MIB), {
+      proc = spawnDetached(this.binary, [...buildQemuArgs(spec, accel, p, this.o.tbSizeMib ?? DEFAULT_TB_SIZE_MIB), ...extraArgs], {
         procsFiles: cg?.procsFiles() ?? [],
         stdoutPath: p.stdoutLog,
         stderrPath: p.stderrLog,
@@ -110,17 +119,21 @@ export class QemuDriver implements VmmDriver {
       await cg?.remove();
       throw e;
     }
-    let qmp: QmpClient;
+    let vmmUpAt = 0;
     try {
-      qmp = await QmpClient.waitFor(p.qmpSocket, this.o.startTimeoutMs ?? 30_000, () => isProcessAlive(proc.pid, proc.startTime));
+      const qmp = await QmpClient.waitFor(p.qmpSocket, this.o.startTimeoutMs ?? 30_000, () => isProcessAlive(proc.pid, proc.startTime));
+      vmmUpAt = Date.now();
+      try {
+        await onQmp(qmp);
+      } finally {
+        qmp.close();
+      }
     } catch (e) {
       await killAndWait(proc.pid, proc.startTime);
       await this.release(spec.stateDir, cg);
       const why = tailFile(p.stderrLog) || tailFile(p.consoleLog);
       throw new Error(`qemu for VM ${spec.id} did not start: ${(e as Error).message}${why ? `: ${why}` : ''}`);
     }
-    const vmmUpAt = Date.now();
-    qmp.close();
     chmodSync(p.agentSocket, 0o600); // umask 077 already did; be explicit, the channel carries secrets
     const vm: RunningVm = {
       id: spec.id,
@@ -143,6 +156,58 @@ export class QemuDriver implements VmmDriver {
     this.capper.track(p.consoleLog);
     this.log.info({ id: spec.id, pid: vm.pid, accel, vmmUpMs: vmmUpAt - vm.spawnedAt }, 'qemu VMM up');
     return vm;
+  }
+
+  /**
+   * Snapshot a running VM into dir: pause, migrate its full state to dir/vmstate, copy its disk (the
+   * memory image is only consistent with the disk as it was at that instant), write dir/snapshot.json,
+   * resume. QEMU 7.2 has no file: migration URI, so the stream goes through `exec:cat`.
+   */
+  async snapshot(vm: RunningVm, dir: string): Promise<void> {
+    assertShellSafePath(dir);
+    const rec = readLaunchRecord(this.stateDirOf(vm));
+    if (!rec || !this.isAlive(vm)) throw new Error(`VM ${vm.id} is not running`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const qmp = await QmpClient.connect(qemuPaths(this.stateDirOf(vm)).qmpSocket);
+    try {
+      await qmp.execute('stop');
+      try {
+        await qmp.execute('migrate', { uri: `exec:cat > '${path.join(dir, 'vmstate')}'` });
+        await waitForMigration(qmp, 300_000);
+        copyFileSync(rec.spec.diskPath, path.join(dir, 'disk.ext4'), constants.COPYFILE_FICLONE);
+        const meta: QemuSnapshotMeta = { vcpus: rec.spec.vcpus, memoryMib: rec.spec.memoryMib, accel: vm.accel, kernelPath: rec.spec.kernelPath, rootfsPath: rec.spec.rootfsPath, takenAt: Date.now() };
+        writeFileSync(path.join(dir, 'snapshot.json'), JSON.stringify(meta, null, 2), { mode: 0o600 });
+      } finally {
+        await qmp.execute('cont');
+      }
+    } finally {
+      qmp.close();
+    }
+  }
+
+  /**
+   * A new VMM resumed from a snapshot: the VM's disk becomes a copy of the snapshot's disk, QEMU starts
+   * paused with `-incoming defer`, loads dir/vmstate, then runs. The machine (vCPUs, memory, accelerator,
+   * kernel, base rootfs) must be the snapshot's. The guest resumes with the snapshotted identity: the
+   * manager re-delivers identity, time and secrets over the channel afterwards.
+   */
+  async restore(spec: VmLaunchSpec, dir: string): Promise<RunningVm> {
+    validateLaunchSpec(spec, { requireDisk: false });
+    assertShellSafePath(dir);
+    return this.perStateDir.run(spec.stateDir, async () => {
+      const existing = await this.adopt(spec.stateDir);
+      if (existing) return existing;
+      const meta = JSON.parse(readFileSync(path.join(dir, 'snapshot.json'), 'utf8')) as QemuSnapshotMeta;
+      if (meta.vcpus !== spec.vcpus || meta.memoryMib !== spec.memoryMib || meta.rootfsPath !== spec.rootfsPath) {
+        throw new Error(`snapshot in ${dir} is of a ${meta.vcpus} vCPU / ${meta.memoryMib} MiB VM on ${meta.rootfsPath}; cannot restore as ${spec.vcpus} / ${spec.memoryMib} on ${spec.rootfsPath}`);
+      }
+      copyFileSync(path.join(dir, 'disk.ext4'), spec.diskPath, constants.COPYFILE_FICLONE);
+      return this.launch(spec, meta.accel, ['-S', '-incoming', 'defer'], async (qmp) => {
+        await qmp.execute('migrate-incoming', { uri: `exec:cat '${path.join(dir, 'vmstate')}'` });
+        await waitForMigration(qmp, 300_000);
+        await qmp.execute('cont');
+      });
+    });
   }
 
   async adopt(stateDir: string): Promise<RunningVm | null> {
@@ -204,5 +269,31 @@ export class QemuDriver implements VmmDriver {
   private async release(stateDir: string, cg: VmCgroup | null): Promise<void> {
     this.removeRuntimeFiles(stateDir);
     await cg?.remove();
+  }
+}
+
+export interface QemuSnapshotMeta {
+  vcpus: number;
+  memoryMib: number;
+  accel: Accel;
+  kernelPath: string;
+  rootfsPath: string;
+  takenAt: number;
+}
+
+/** Snapshot dirs go into an `exec:` migration URI (a shell command): refuse anything that could break out. */
+function assertShellSafePath(p: string): void {
+  if (!path.isAbsolute(p) || !/^[A-Za-z0-9_./-]+$/.test(p)) throw new Error(`snapshot dir must be an absolute path of [A-Za-z0-9_./-]: ${p}`);
+}
+
+/** Poll query-migrate (every 50 ms) until the migration completed; throw on failure or timeout. */
+async function waitForMigration(qmp: QmpClient, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = (await qmp.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
+    if (st.status === 'completed') return;
+    if (st.status === 'failed' || st.status === 'cancelled') throw new Error(`migration ${st.status}: ${st['error-desc'] ?? ''}`);
+    if (Date.now() > deadline) throw new Error(`migration not done within ${timeoutMs} ms (status ${st.status})`);
+    await sleep(50);
   }
 }

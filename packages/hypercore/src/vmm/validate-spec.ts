@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { VmLaunchSpec } from './types.ts';
 
 /** Defence in depth: the manager validates API input, the driver refuses specs that would misbehave. */
-export function validateLaunchSpec(spec: VmLaunchSpec): void {
+/** `requireDisk: false` for a restore, which writes the VM's disk from the snapshot. */
+export function validateLaunchSpec(spec: VmLaunchSpec, o: { requireDisk?: boolean } = {}): void {
   const bad = (m: string) => {
     throw new Error(`invalid VM launch spec: ${m}`);
   };
@@ -12,7 +13,7 @@ export function validateLaunchSpec(spec: VmLaunchSpec): void {
   if (!Number.isInteger(spec.memoryMib) || spec.memoryMib < 64 || spec.memoryMib > 1024 * 1024) bad(`memoryMib ${spec.memoryMib}`);
   for (const [k, p] of [['kernelPath', spec.kernelPath], ['rootfsPath', spec.rootfsPath], ['diskPath', spec.diskPath]] as const) {
     if (!path.isAbsolute(p)) bad(`${k} must be absolute`);
-    if (!existsSync(p)) bad(`${k} ${p} does not exist`);
+    if (!existsSync(p) && (k !== 'diskPath' || o.requireDisk !== false)) bad(`${k} ${p} does not exist`);
   }
   if (!path.isAbsolute(spec.stateDir)) bad('stateDir must be absolute');
   if (/[\n\0]/.test(spec.kernelCmdline)) bad('kernelCmdline has control characters');

@@ -5,7 +5,7 @@ import path from 'node:path';
 /**
  * A tiny ext4 root disk (busybox-static + a shell init) for booting the guest kernel without the base
  * image: init prints one marker line with what the guest sees (vCPUs, memory, which disk is read-only)
- * to the serial console, then idles. Used by the kernel-only boot test and the measurement script.
+ * to the serial console, then prints `tick <n>` every second. Used by the kernel-only boot test and the measurement script.
  */
 export const BUSYBOX_MARKER = /ROMULUS-PROBE (.*) END/;
 export const BUSYBOX_CMDLINE = 'console=ttyS0 reboot=k panic=-1 root=/dev/vda ro rootfstype=ext4 init=/init';
@@ -23,7 +23,8 @@ export function buildBusyboxRootfs(workDir: string, busybox = '/bin/busybox'): s
       `${bb} mount -t proc proc /proc`,
       `${bb} mount -t sysfs sys /sys`,
       `echo "ROMULUS-PROBE nproc=$(${bb} nproc) $(${bb} grep MemTotal /proc/meminfo | ${bb} tr -s " ") vda_ro=$(${bb} cat /sys/block/vda/ro) vdb_ro=$(${bb} cat /sys/block/vdb/ro) END"`,
-      `while true; do ${bb} sleep 3600; done`,
+      // A heartbeat on the console proves the guest is running (e.g. after a snapshot restore).
+      'i=0; while true; do i=$((i+1)); echo "tick $i"; ' + `${bb} sleep 1; done`,
       '',
     ].join('\n'),
   );
