@@ -35,6 +35,9 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       if (code === 0) resolve(stdout);
       else reject(new Error(`${cmd} ${args.slice(0, 3).join(' ')}… failed (${signal ?? `exit ${code}`}):\n${tail.join('\n')}`));
     });
+    // A command that exits without reading its stdin makes this write fail with EPIPE: its exit status
+    // reports what matters, so the error is not allowed to crash the build.
+    child.stdin!.on('error', () => {});
     child.stdin!.end(opts.input ?? '');
   });
 }
