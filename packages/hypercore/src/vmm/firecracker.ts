@@ -329,13 +329,17 @@ export class FirecrackerDriver implements VmmDriver {
 
   async stop(vm: RunningVm, timeoutMs: number): Promise<void> {
     if (this.isAlive(vm)) {
+      let sent = false;
       try {
         // The guest sees ctrl-alt-del on its i8042 and reboots; Firecracker exits on the guest's reset.
         await fcCall(firecrackerPaths(this.stateDirOf(vm)).apiSocket, 'PUT', '/actions', { action_type: 'SendCtrlAltDel' });
+        sent = true;
       } catch (e) {
         this.log.warn({ id: vm.id, err: (e as Error).message }, 'SendCtrlAltDel failed; killing');
       }
-      await waitForExit(vm.pid, vm.pidStartTime, timeoutMs);
+      if (sent && !(await waitForExit(vm.pid, vm.pidStartTime, timeoutMs))) {
+        this.log.warn({ id: vm.id, pid: vm.pid }, 'VMM did not exit after ctrl-alt-del; SIGKILL');
+      }
     }
     await this.kill(vm);
   }

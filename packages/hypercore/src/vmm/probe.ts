@@ -1,6 +1,6 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '@romulus/shared';
 import { MICROVM_MACHINE } from './qemu-args.ts';
@@ -26,15 +26,28 @@ export interface ProbeOptions {
 
 const memo = new Map<string, VmmProbeResult & { probedAt: string; durationMs: number }>();
 
+const versions = new Map<string, string>();
 export function qemuVersion(binary: string): string {
+  const known = versions.get(binary);
+  if (known) return known;
   const out = execFileSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000 });
-  return /version\s+(\S+)/.exec(out)?.[1] ?? out.split('\n')[0].trim();
+  const v = /version\s+(\S+)/.exec(out)?.[1] ?? out.split('\n')[0].trim();
+  versions.set(binary, v);
+  return v;
 }
 
+/** sha256 of a file, remembered per (path, size, mtime) so every VM start does not rehash the kernel. */
+const hashes = new Map<string, string>();
 export async function fileSha256(p: string): Promise<string> {
+  const st = statSync(p);
+  const key = `${p}|${st.size}|${st.mtimeMs}`;
+  const known = hashes.get(key);
+  if (known) return known;
   const h = createHash('sha256');
   for await (const chunk of createReadStream(p)) h.update(chunk as Buffer);
-  return h.digest('hex');
+  const digest = h.digest('hex');
+  hashes.set(key, digest);
+  return digest;
 }
 
 /** Classify a probe boot's console + stderr text. Pure, so the decision is unit-testable. */

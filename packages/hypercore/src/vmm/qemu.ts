@@ -228,16 +228,20 @@ export class QemuDriver implements VmmDriver {
 
   async stop(vm: RunningVm, timeoutMs: number): Promise<void> {
     if (this.isAlive(vm)) {
-      const stateDir = this.stateDirOf(vm);
+      let resetSent = false;
       try {
         // microvm with acpi=off has no power button; with -no-reboot a reset makes QEMU exit.
-        const qmp = await QmpClient.connect(qemuPaths(stateDir).qmpSocket, Math.min(timeoutMs, 5000));
-        await qmp.execute('system_reset').catch(() => {});
-        qmp.close();
+        const qmp = await QmpClient.connect(qemuPaths(this.stateDirOf(vm)).qmpSocket, Math.min(timeoutMs, 5000));
+        try {
+          await qmp.execute('system_reset');
+          resetSent = true;
+        } finally {
+          qmp.close();
+        }
       } catch (e) {
-        this.log.warn({ id: vm.id, err: (e as Error).message }, 'QMP unreachable on stop; killing');
+        this.log.warn({ id: vm.id, err: (e as Error).message }, 'QMP reset failed on stop; killing');
       }
-      if (!(await waitForExit(vm.pid, vm.pidStartTime, timeoutMs))) {
+      if (resetSent && !(await waitForExit(vm.pid, vm.pidStartTime, timeoutMs))) {
         this.log.warn({ id: vm.id, pid: vm.pid }, 'VMM did not exit after reset; SIGKILL');
       }
     }
