@@ -11,6 +11,7 @@ import { run } from './run.ts';
 export class ChrootSession {
   private mounted: string[] = [];
   private savedResolv: string | null = null;
+  private buildCa = false;
 
   constructor(readonly root: string) {}
 
@@ -33,6 +34,14 @@ export class ChrootSession {
     this.savedResolv = existsSync(resolv) ? readFileSync(resolv, 'utf8') : '';
     rmSync(resolv, { force: true });
     copyFileSync('/etc/resolv.conf', resolv);
+    // The build host's trusted CAs, for the build only (hosts behind a TLS-inspecting proxy need its CA
+    // for the npm registry): in /run of the tree, which init mounts over with a tmpfs, removed at close.
+    const hostCa = process.env.NODE_EXTRA_CA_CERTS && existsSync(process.env.NODE_EXTRA_CA_CERTS) ? process.env.NODE_EXTRA_CA_CERTS : HOST_CA_BUNDLE;
+    if (existsSync(hostCa)) {
+      mkdirSync(path.join(this.root, 'run'), { recursive: true });
+      copyFileSync(hostCa, path.join(this.root, BUILD_CA.slice(1)));
+      this.buildCa = true;
+    }
   }
 
   /** Runs `sh -ec script` inside the root; output lines go to onLine. */
@@ -44,12 +53,17 @@ export class ChrootSession {
         HOME: '/root',
         LANG: 'C.UTF-8',
         DEBIAN_FRONTEND: 'noninteractive',
+        ...(this.buildCa ? { NODE_EXTRA_CA_CERTS: BUILD_CA } : {}),
         ...env,
       },
     });
   }
 
   async close(): Promise<void> {
+    if (this.buildCa) {
+      rmSync(path.join(this.root, BUILD_CA.slice(1)), { force: true });
+      this.buildCa = false;
+    }
     if (this.savedResolv !== null) {
       // The image gets no resolver of the build host: the node decides the guest's network.
       writeFileSync(path.join(this.root, 'etc', 'resolv.conf'), '');
@@ -62,6 +76,9 @@ export class ChrootSession {
     assertNothingMounted(this.root);
   }
 }
+
+const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+const BUILD_CA = '/run/romulus-build-ca.crt';
 
 /** Throws if anything is mounted at or below dir (so an rm -rf cannot reach into a mount). */
 export function assertNothingMounted(dir: string): void {
