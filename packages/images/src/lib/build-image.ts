@@ -177,7 +177,9 @@ async function installNpmGlobals(session: ChrootSession, root: string, pkgs: str
      ln -sf ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx`,
   );
   stage(label, `npm install -g ${pkgs.join(' ')}`, started);
-  await session.exec(`npm install -g --no-audit --no-fund --no-update-notifier --loglevel=warn ${pkgs.map(shellQuote).join(' ')}`, (l) => console.log(`  | ${l}`));
+  // --prefix: npm derives its global prefix from the real path of node (/opt/romulus/node), which would put
+  // agent software inside the guest runtime; /usr/local keeps it on PATH and out of /opt/romulus.
+  await session.exec(`npm install -g --prefix /usr/local --no-audit --no-fund --no-update-notifier --loglevel=warn ${pkgs.map(shellQuote).join(' ')}`, (l) => console.log(`  | ${l}`));
 }
 
 async function makeExt4(root: string, out: string, hash: string, recipe: ImageRecipe, label: string, started: number): Promise<void> {
