@@ -13,7 +13,7 @@ export interface RunOptions extends Pick<SpawnOptions, 'cwd' | 'env'> {
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
   const keep = opts.tailLines ?? 40;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     const tail: string[] = [];
     let stdout = '';
     const take = (line: string) => {
@@ -35,9 +35,9 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       if (code === 0) resolve(stdout);
       else reject(new Error(`${cmd} ${args.slice(0, 3).join(' ')}… failed (${signal ?? `exit ${code}`}):\n${tail.join('\n')}`));
     });
-    // A command that exits without reading its stdin makes this write fail with EPIPE: its exit status
-    // reports what matters, so the error is not allowed to crash the build.
-    child.stdin!.on('error', () => {});
-    child.stdin!.end(opts.input ?? '');
+    if (opts.input !== undefined) {
+      child.stdin!.on('error', () => {}); // a command that exits without reading its input is not our error
+      child.stdin!.end(opts.input);
+    }
   });
 }
