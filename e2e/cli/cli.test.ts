@@ -192,9 +192,14 @@ test('the agent URL refuses requests without the token and answers with it', asy
   assert.equal(anonymous.status, 401);
   const wrong = await agentFetch(agent.url, 'not-the-token', '/');
   assert.equal(wrong.status, 401);
-  const owner = await agentFetch(agent.url, agent.access_token, '/');
-  assert.notEqual(owner.status, 401);
-  assert.ok(owner.status < 500, `agent answered ${owner.status}: ${owner.text().slice(0, 300)}`);
+  // The base image's workload describes the VM it runs in: the basic tier's 1 vCPU and 1024 MiB.
+  const owner = await agentFetch(agent.url, agent.access_token, '/hello?from=cli');
+  assert.equal(owner.status, 200, owner.text().slice(0, 300));
+  const vm = owner.json<{ path: string; nproc: number; memTotal: number; uid: number }>();
+  assert.equal(vm.path, '/hello?from=cli');
+  assert.equal(vm.nproc, 1);
+  assert.ok(vm.memTotal > 768 * 2 ** 20 && vm.memTotal <= 1024 * 2 ** 20, `guest memory ${vm.memTotal}`);
+  assert.notEqual(vm.uid, 0, 'the workload runs unprivileged');
 });
 
 test('stop stops the agent; usage shows one spawn with uptime', async () => {
