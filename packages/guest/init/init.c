@@ -238,7 +238,7 @@ static void power_off(const char *why) {
     int status;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid < 0 && errno == ECHILD) break;
-    if (uptime_now() >= deadline) break;
+    if (uptime_now() >= deadline) { say("grace over, killing what is left"); break; }
     if (pid <= 0) usleep(20 * 1000);
   }
   kill(-1, SIGKILL);

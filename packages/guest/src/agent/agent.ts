@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { GuestToHost, HostToGuest } from '@romulus/shared/guest-protocol';
 import { GUEST_PROTOCOL_VERSION, proofMatches, tcpGuestProof, tcpHostProof } from '@romulus/shared/guest-protocol';
 import { runExec } from './exec.ts';
@@ -325,6 +326,7 @@ function checkConfigure(msg: Extract<HostToGuest, { t: 'configure' }>): string |
   return null;
 }
 
+/** The user's home when it exists (passwd homes like /nonexistent are common), else /. */
 function safeCwd(dir: string): string {
-  return dir && dir.startsWith('/') ? dir : '/';
+  return dir && dir.startsWith('/') && existsSync(dir) ? dir : '/';
 }

@@ -72,8 +72,9 @@ async function main(): Promise<void> {
   // The secrets live in this process: do not let a bug turn into a core dump or a crash loop.
   process.on('uncaughtException', (e) => log(`uncaught: ${e.stack ?? e}`));
   process.on('unhandledRejection', (e) => log(`unhandled rejection: ${(e as Error)?.stack ?? e}`));
-  // init sends SIGTERM only while powering off: leave at once so the VM stops without waiting out its grace.
-  process.on('SIGTERM', () => process.exit(0));
+  // init sends SIGTERM only while powering off: leave at once. Not process.exit(): it joins libuv's thread
+  // pool, where a read on the virtio port blocks forever, so it would hang until init's SIGKILL.
+  process.on('SIGTERM', () => process.kill(process.pid, 'SIGKILL'));
   for (const sig of ['SIGINT', 'SIGHUP'] as const) process.on(sig, () => log(`ignoring ${sig}`));
   await agent.start();
   log(`listening on ${channel} at uptime ${uptime().toFixed(3)}`);

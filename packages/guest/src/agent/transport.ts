@@ -117,10 +117,12 @@ export class FdTransport implements Transport {
     })();
   }
 
+  /** Stops reading. A FileHandle closes only once its blocked read returns (data or EOF from the peer), so
+   *  the close is not awaited: the read loop sees `closed` and ends then. */
   async close(): Promise<void> {
     this.closed = true;
     const fds = new Set([this.readFd, this.writeFd]);
-    for (const fd of fds) await fd?.close().catch(() => {});
+    for (const fd of fds) void fd?.close().catch(() => {});
   }
 }
 
