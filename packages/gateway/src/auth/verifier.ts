@@ -57,12 +57,16 @@ export class SignatureVerifier {
     if (ts > now + this.opts.windowMs) throw new AuthError('SIGNATURE_FROM_FUTURE', 'X-Timestamp is ahead of the signature window');
 
     const key = this.keyFor(h.wallet, pub);
-    const messages = candidateMessages(`romulus:${h.timestamp}`, pub);
-    let form: VerifiedWallet['form'] | null = null;
-    for (let i = 0; i < messages.length; i++) {
-      if (verify(null, messages[i], key, sig)) {
-        form = FORMS[i];
-        break;
+    const text = `romulus:${h.timestamp}`;
+    // Raw first (browser wallets, the common case); the envelopes are only built when raw fails.
+    let form: VerifiedWallet['form'] | null = verify(null, Buffer.from(text, 'utf8'), key, sig) ? 'raw' : null;
+    if (!form) {
+      const envelopes = candidateMessages(text, pub);
+      for (let i = 1; i < envelopes.length; i++) {
+        if (verify(null, envelopes[i], key, sig)) {
+          form = FORMS[i];
+          break;
+        }
       }
     }
     if (!form) throw new AuthError('INVALID_SIGNATURE', 'signature does not match wallet and timestamp');
