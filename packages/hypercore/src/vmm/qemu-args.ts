@@ -39,6 +39,9 @@ export function buildQemuArgs(spec: VmLaunchSpec, accel: Accel, p: QemuPaths, tb
     '-name', `romulus-${spec.id}`,
     '-M', MICROVM_MACHINE,
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    // seccomp: no obsolete syscalls, no setuid/privilege changes, no scheduler/resource control. spawn
+    // stays allowed because snapshot/restore stream through an `exec:` migration URI.
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny',
     ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', `tcg,tb-size=${tbSizeMib}`, '-cpu', 'max']),
     '-smp', String(spec.vcpus),
     '-m', `${spec.memoryMib}M`,

@@ -28,6 +28,7 @@ test('qemu argv: microvm, accelerator, sizes, read-only rootfs first, disk secon
   const tcg = buildQemuArgs(spec, 'tcg', p, 32);
   assert.deepEqual(after(tcg, '-M'), ['microvm,acpi=off,pit=on,rtc=on,isa-serial=on,x-option-roms=off']);
   for (const f of ['-nodefaults', '-no-user-config', '-nographic', '-no-reboot']) assert.ok(tcg.includes(f), f);
+  assert.deepEqual(after(tcg, '-sandbox'), ['on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny']);
   assert.deepEqual(after(tcg, '-accel'), ['tcg,tb-size=32']);
   assert.deepEqual(after(tcg, '-cpu'), ['max']);
   assert.deepEqual(after(tcg, '-smp'), ['2']);
