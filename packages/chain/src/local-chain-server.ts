@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { LocalChain } from './local-chain.ts';
 import { createRpcServer } from './server.ts';
+import { attachSubscriptions } from './subscriptions.ts';
 import { readOrCreateAdminToken, readServerInfo, removeServerInfo, writeServerInfo } from './state-files.ts';
 import { parseUnits } from './token-layout.ts';
 
@@ -26,6 +27,8 @@ export type TokenAmount = number | bigint | string;
 
 export interface LocalChainHandle {
   url: string;
+  /** PubSub (signature/slot/account subscriptions) on the same port. */
+  wsUrl: string;
   port: number;
   stateDir: string;
   mint: string;
@@ -66,6 +69,7 @@ export async function startLocalChain(opts: StartLocalChainOptions): Promise<Loc
     const chain = await LocalChain.open(stateDir, { token2022: opts.token2022, decimals: opts.decimals });
     const adminToken = readOrCreateAdminToken(stateDir);
     const server = createRpcServer({ chain, adminToken, log: opts.log });
+    const pubsub = attachSubscriptions(server, chain);
     const host = opts.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -75,7 +79,8 @@ export async function startLocalChain(opts: StartLocalChainOptions): Promise<Loc
       });
     });
     const port = (server.address() as AddressInfo).port;
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const hostPart = host.includes(':') ? `[${host}]` : host;
+    const url = `http://${hostPart}:${port}`;
     writeServerInfo(stateDir, { url, pid: process.pid });
     opts.log?.info({ url, mint: chain.mint, tokenProgram: chain.tokenProgram, stateDir }, 'local chain listening');
     const raw = (whole: TokenAmount) => {
@@ -86,6 +91,7 @@ export async function startLocalChain(opts: StartLocalChainOptions): Promise<Loc
     let stopped = false;
     return {
       url,
+      wsUrl: `ws://${hostPart}:${port}`,
       port,
       stateDir,
       mint: chain.mint,
@@ -99,6 +105,7 @@ export async function startLocalChain(opts: StartLocalChainOptions): Promise<Loc
       stop: async () => {
         if (stopped) return;
         stopped = true;
+        pubsub.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();

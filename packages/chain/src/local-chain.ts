@@ -72,6 +72,13 @@ export interface ProcessedTransaction {
   unitsConsumed: bigint;
 }
 
+/** What one block changed: for subscriptions (signature, slot and account notifications). */
+export interface BlockEvent {
+  slot: number;
+  signatures: { signature: string; err: unknown }[];
+  accounts: string[];
+}
+
 export class TransactionRejected extends Error {
   constructor(
     readonly kind: 'decode' | 'signature' | 'failed',
@@ -110,6 +117,7 @@ export class LocalChain {
   private readonly ownerIndex = new Map<string, Set<string>>();
   private readonly indexedOwnerOf = new Map<string, string>();
   private readonly written = new Set<string>();
+  private readonly listeners = new Set<(e: BlockEvent) => void>();
 
   private constructor(
     readonly stateDir: string,
@@ -168,6 +176,22 @@ export class LocalChain {
     for (const [hash, slot] of this.recentBlockhashes) {
       if (slot > this.slotNumber - BLOCKHASH_WINDOW) break;
       this.recentBlockhashes.delete(hash);
+    }
+  }
+
+  /** Subscribes to committed blocks; returns the unsubscribe function. */
+  onBlock(listener: (e: BlockEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(e: BlockEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch {
+        // a subscriber's failure must not undo or block a committed transaction
+      }
     }
   }
 
@@ -294,8 +318,10 @@ export class LocalChain {
       this.written.add(a);
       this.reindex(a);
     }
+    const slot = this.slotNumber;
     this.newBlock();
     this.persist();
+    this.emit({ slot, signatures: [{ signature, err: null }], accounts });
     return result;
   }
 
@@ -331,8 +357,10 @@ export class LocalChain {
     this.recordStatus(signature, null);
     this.written.add(to);
     this.reindex(to);
+    const slot = this.slotNumber;
     this.newBlock();
     this.persist();
+    this.emit({ slot, signatures: [{ signature, err: null }], accounts: [to] });
     return signature;
   }
 
@@ -343,6 +371,7 @@ export class LocalChain {
   /** A transaction sent with skipPreflight that failed: its signature reports the error. */
   recordFailed(signature: string, err: unknown): void {
     this.recordStatus(signature, err);
+    this.emit({ slot: this.slotNumber, signatures: [{ signature, err }], accounts: [] });
   }
 
   private recordStatus(signature: string, err: unknown): void {
