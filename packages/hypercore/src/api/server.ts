@@ -1,4 +1,4 @@
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { Type } from 'typebox';
 import {
   CreateVmRequest,
@@ -42,7 +42,7 @@ export function buildApi(d: ApiDeps) {
   const app = Fastify({
     loggerInstance: d.log.child({ component: 'api' }),
     bodyLimit: d.bodyLimit,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
 
