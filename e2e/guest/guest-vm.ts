@@ -1,0 +1,172 @@
+/**
+ * A bare QEMU microVM for the guest suite: the project's kernel + an image's read-only rootfs + a fresh
+ * writable disk, the agent channel on a virtio-serial port whose host side is a unix socket, no network
+ * device at all (so the guest has no route anywhere). KVM is tried first where /dev/kvm exists and falls
+ * back to TCG when the guest does not reach init (this machine's PVM KVM cannot run a stock kernel).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { GUEST_CHANNEL_NAME, type GuestToHost } from '@romulus/shared/guest-protocol';
+
+export interface GuestVmOptions {
+  dir: string;
+  kernel: string;
+  rootfs: string;
+  vcpus: number;
+  memoryMib: number;
+  diskMib: number;
+  id: string;
+  accel: 'kvm' | 'tcg';
+}
+
+export class GuestVm {
+  proc: ChildProcess | null = null;
+  readonly console: { at: number; line: string }[] = [];
+  startedAt = 0;
+  exited: Promise<number | null> = Promise.resolve(null);
+  readonly disk: string;
+  readonly sock: string;
+
+  constructor(readonly opts: GuestVmOptions) {
+    this.disk = path.join(opts.dir, 'disk.ext4');
+    this.sock = path.join(opts.dir, 'agent.sock');
+  }
+
+  /** Formats the VM's own writable disk (what the node does at create). */
+  makeDisk(): void {
+    mkdirSync(this.opts.dir, { recursive: true });
+    const r = spawnSync('sh', ['-c', `truncate -s ${this.opts.diskMib}M "$1" && mkfs.ext4 -q -F "$1"`, 'sh', this.disk]);
+    if (r.status !== 0) throw new Error(`mkfs: ${r.stderr}`);
+  }
+
+  start(): void {
+    const o = this.opts;
+    const cmdline = [
+      'console=ttyS0 reboot=k panic=-1 root=/dev/vda ro rootfstype=ext4 init=/opt/romulus/init',
+      `romulus.id=${o.id} romulus.time=${Date.now()} romulus.disk=/dev/vdb romulus.channel=virtio`,
+    ].join(' ');
+    const args = [
+      '-M', 'microvm,acpi=off,pit=on,rtc=on',
+      '-accel', o.accel,
+      '-cpu', o.accel === 'kvm' ? 'host' : 'max',
+      '-smp', String(o.vcpus),
+      '-m', `${o.memoryMib}M`,
+      '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+      '-kernel', o.kernel,
+      '-append', cmdline,
+      '-serial', 'stdio',
+      '-drive', `id=root,file=${o.rootfs},format=raw,if=none,readonly=on`, '-device', 'virtio-blk-device,drive=root',
+      '-drive', `id=disk,file=${this.disk},format=raw,if=none`, '-device', 'virtio-blk-device,drive=disk',
+      '-device', 'virtio-serial-device',
+      '-chardev', `socket,id=agent,path=${this.sock},server=on,wait=off`,
+      '-device', `virtserialport,chardev=agent,name=${GUEST_CHANNEL_NAME}`,
+    ];
+    writeFileSync(path.join(o.dir, 'qemu.args.json'), JSON.stringify(args));
+    this.startedAt = Date.now();
+    const proc = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    let rest = '';
+    const onData = (d: Buffer) => {
+      const parts = (rest + d.toString()).split('\n');
+      rest = parts.pop() ?? '';
+      for (const line of parts) this.console.push({ at: Date.now(), line: line.replace(/\r$/, '') });
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    this.exited = new Promise((r) => proc.once('exit', (code) => r(code)));
+  }
+
+  /** Time (ms after QEMU started) of the first console line matching re, waiting up to timeoutMs. */
+  async waitConsole(re: RegExp, timeoutMs: number): Promise<number | null> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.console.find((c) => re.test(c.line));
+      if (hit) return hit.at - this.startedAt;
+      if (Date.now() > end || this.proc?.exitCode !== null) return null;
+      await sleep(50);
+    }
+  }
+
+  consoleText(): string {
+    return this.console.map((c) => c.line).join('\n');
+  }
+
+  kill(): void {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+  }
+}
+
+/** The host end of the agent channel. */
+export class Channel {
+  readonly received: { at: number; msg: GuestToHost }[] = [];
+  private waiters: { pred: (m: GuestToHost) => boolean; resolve: (m: GuestToHost) => void }[] = [];
+  private sock: net.Socket | null = null;
+
+  static async connect(sockPath: string, timeoutMs: number): Promise<Channel> {
+    const end = Date.now() + timeoutMs;
+    const ch = new Channel();
+    for (;;) {
+      if (existsSync(sockPath)) {
+        try {
+          ch.sock = await new Promise<net.Socket>((resolve, reject) => {
+            const s = net.connect(sockPath);
+            s.once('connect', () => resolve(s));
+            s.once('error', reject);
+          });
+          break;
+        } catch {
+          // QEMU not listening yet
+        }
+      }
+      if (Date.now() > end) throw new Error(`cannot connect to ${sockPath}`);
+      await sleep(50);
+    }
+    let rest = '';
+    ch.sock.on('data', (d) => {
+      const parts = (rest + d.toString()).split('\n');
+      rest = parts.pop() ?? '';
+      for (const l of parts) if (l.trim()) ch.onMsg(JSON.parse(l) as GuestToHost);
+    });
+    ch.sock.on('error', () => {});
+    return ch;
+  }
+
+  private onMsg(msg: GuestToHost): void {
+    this.received.push({ at: Date.now(), msg });
+    for (const w of [...this.waiters]) if (w.pred(msg)) {
+      this.waiters.splice(this.waiters.indexOf(w), 1);
+      w.resolve(msg);
+    }
+  }
+
+  send(msg: unknown): void {
+    this.sock!.write(JSON.stringify(msg) + '\n');
+  }
+
+  waitFor<T extends GuestToHost['t']>(t: T, pred: (m: Extract<GuestToHost, { t: T }>) => boolean = () => true, timeoutMs = 120_000): Promise<Extract<GuestToHost, { t: T }>> {
+    const match = (m: GuestToHost) => m.t === t && pred(m as Extract<GuestToHost, { t: T }>);
+    const seen = this.received.find((r) => match(r.msg));
+    if (seen) return Promise.resolve(seen.msg as Extract<GuestToHost, { t: T }>);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${t} within ${timeoutMs} ms; got ${this.received.map((r) => r.msg.t).join(',')}`)), timeoutMs);
+      this.waiters.push({ pred: match, resolve: (m) => { clearTimeout(timer); resolve(m as Extract<GuestToHost, { t: T }>); } });
+    });
+  }
+
+  private execSeq = 0;
+  async exec(argv: string[], opts: { asWorkloadUser?: boolean; timeoutMs?: number } = {}) {
+    const id = `x${++this.execSeq}`;
+    this.send({ t: 'exec', id, argv, timeoutMs: opts.timeoutMs ?? 60_000, asWorkloadUser: opts.asWorkloadUser });
+    return this.waitFor('exec-result', (m) => m.id === id, (opts.timeoutMs ?? 60_000) + 60_000);
+  }
+
+  close(): void {
+    this.sock?.destroy();
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
