@@ -442,3 +442,29 @@ describe('separate ingress listener', () => {
     }
   });
 });
+
+describe('rate limits', () => {
+  it('per IP: beyond the burst the answer is 429 in the envelope; health stays reachable', async () => {
+    const g3 = await startGateway(
+      {
+        listen: { host: '127.0.0.1', port: 0 },
+        node: { url: 'http://127.0.0.1:9', token: 'unused' },
+        chain: { rpcUrl: 'http://127.0.0.1:9', mint: '11111111111111111111111111111111' },
+        limits: { bodyLimitBytes: 16384, perIp: { burst: 2, perSec: 0.001 }, perWallet: { burst: 1000, perSec: 1000 } },
+        lifecycle: { reconcileIntervalMs: 3_600_000, missingVmGraceMs: 500, startTimeoutMs: 60_000, nodeTimeoutMs: 2000 },
+        logLevel: 'warn',
+      },
+      { store, node, log: createLogger('gateway-test', { level: 'warn' }), balances: { lookup: async () => { throw new ChainUnavailableError('x'); } } },
+    );
+    try {
+      const codes = [];
+      for (let i = 0; i < 3; i++) codes.push((await request(`${g3.url}/tiers`)).status);
+      assert.deepEqual(codes, [200, 200, 429]);
+      const limited = await request(`${g3.url}/tiers`);
+      assert.equal(limited.json.error.code, 'RATE_LIMITED');
+      assert.equal((await request(`${g3.url}/health`)).status, 200);
+    } finally {
+      await g3.close();
+    }
+  });
+});
