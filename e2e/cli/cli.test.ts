@@ -9,7 +9,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -46,9 +47,9 @@ let stack: { gateway: { url: string }; node: { url: string }; chain: { url: stri
 let wallet: string;
 let agent: { id: string; url: string; access_token: string };
 
-async function romulus(args: string[], opts: { allowFail?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
+async function romulus(args: string[], opts: { allowFail?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
   try {
-    const r = await run(ROMULUS, args, { env, cwd: ROOT, timeout: (BOOT_TIMEOUT_S + 120) * 1000, maxBuffer: 16 << 20 });
+    const r = await run(ROMULUS, args, { env: { ...env, ...opts.env }, cwd: ROOT, timeout: (BOOT_TIMEOUT_S + 120) * 1000, maxBuffer: 16 << 20 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr, json: parseJson(r.stdout) };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -114,6 +115,18 @@ async function startUp(): Promise<any> {
   });
 }
 
+/** Files under `dir` whose bytes contain `needle`. */
+function filesContaining(dir: string, needle: string): string[] {
+  const hits: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    const st = statSync(p);
+    if (st.isDirectory()) hits.push(...filesContaining(p, needle));
+    else if (st.isFile() && readFileSync(p).includes(needle)) hits.push(p);
+  }
+  return hits;
+}
+
 /** What the node created on the host is gone. */
 async function assertHostClean(): Promise<void> {
   assert.ok(!existsSync(path.join(dataDir, 'stack.json')), 'stack.json removed');
@@ -158,8 +171,13 @@ test('tiers lists the tiers and the agent types', async () => {
   assert.match(human.stdout, /^pro\s+1,000,000\s+4\s+4096 MiB$/m);
 });
 
+// A model key as a user passes it: read from the environment by --secret-env, never on the command line.
+const SECRET = `sk-e2e-${randomBytes(12).toString('hex')}`;
+
 test('spawn base --wait brings an agent to running', async () => {
-  const r = await romulus(['--json', 'spawn', 'base', '--wait', '--timeout', String(BOOT_TIMEOUT_S)]);
+  const r = await romulus(['--json', 'spawn', 'base', '--secret-env', 'E2E_MODEL_KEY', '--wait', '--timeout', String(BOOT_TIMEOUT_S)], {
+    env: { E2E_MODEL_KEY: SECRET },
+  });
   assert.equal(r.json.success, true);
   assert.equal(r.json.agent.status, 'running');
   assert.equal(r.json.agent.wallet, wallet);
@@ -232,6 +250,8 @@ test('down stops every agent, then the stack, and removes what the node created'
   assert.equal(d.json.success, true);
   assert.equal(await upExit, 0, upOutput);
   await assertHostClean();
+  const leaks = filesContaining(tmp, SECRET);
+  assert.deepEqual(leaks, [], 'the secret is on no file of the stack (state, store, logs)');
   const again = await romulus(['--json', 'down']);
   assert.equal(again.json.running, false);
 });
