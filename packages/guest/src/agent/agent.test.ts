@@ -354,7 +354,7 @@ describe('guest agent over TCP with the HMAC handshake', () => {
     b.host.send({ t: 'sync', nonce: randomBytes(16).toString('hex') });
     const helloB = await b.host.waitFor('hello');
     assert.notEqual(helloA.nonce, helloB.nonce);
-    b.host.send({ t: 'configure', ...configureMsg(), auth: proofA });
+    b.host.send({ ...configureMsg(), auth: proofA });
     await b.closed;
     assert.equal(calls.hostname.length, 0, 'the replayed configure did nothing');
   });
