@@ -1,5 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { encodeBase58, TestWallet } from '@romulus/gateway';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { BIG_IMAGE, ECHO_IMAGE, agentRequest, vmmPidOf, waitForStatus } from './helpers.ts';
@@ -9,6 +11,13 @@ import { BIG_IMAGE, ECHO_IMAGE, agentRequest, vmmPidOf, waitForStatus } from './
  * microVMs (TCG here), real SQLite, real Ed25519 signatures, all over HTTP on loopback.
  */
 let stack: Stack;
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = path.join(dir, n);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
 
 before(async () => {
   stack = await startStack({ derivedImages: [ECHO_IMAGE, BIG_IMAGE] });
@@ -36,6 +45,11 @@ describe('gateway e2e (real chain, node, VMs)', { timeout: 40 * 60_000 }, () => 
     assert.equal(vm?.vcpus, 1);
     assert.equal(vm?.memoryMib, 1024);
     assert.ok(vm?.secretNames.includes('MODEL_KEY'));
+    for (const f of filesUnder(path.join(stack.dir, 'gateway'))) {
+      const bytes = readFileSync(f);
+      assert.equal(bytes.includes('sk-e2e-secret-value-123456'), false, `secret found in ${f}`);
+      assert.equal(bytes.includes(token), false, `access token found in ${f}`);
+    }
     const running = await waitForStatus(stack, owner, agentId, ['running', 'failed']);
     assert.equal(running.status, 'running', JSON.stringify(running));
     assert.ok(running.ready_at >= running.spawned_at);

@@ -15,7 +15,7 @@ import { TierConfig } from './tiers.ts';
  *   GET  /health, GET /metrics, GET /docs (OpenAPI UI), GET /openapi.json
  *
  * Agent URL: http(s)://<agent-id>.<domain>/...  with `Authorization: Bearer <access_token>` (or
- * `?token=` on the first request, which sets a cookie) -> proxied to the agent's port in its VM.
+ * `?romulus_token=` on the first request, which trades it for an HttpOnly cookie) -> proxied to the agent's port in its VM.
  */
 
 export const AGENT_STATES = ['starting', 'running', 'stopping', 'stopped', 'failed'] as const;
