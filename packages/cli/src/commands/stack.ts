@@ -107,7 +107,14 @@ async function up(ctx: Context, flags: UpFlags): Promise<void> {
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals === 1) say(`\n${sig}: stopping agents and services…`);
-    else say(`${sig}: still stopping (agents are being stopped; their VMs shut down cleanly)`);
+    else if (signals === 2) say(`${sig}: still stopping (agents are being stopped; their VMs shut down cleanly). Once more to quit at once.`);
+    else {
+      // The user insists: leave now. VMs still running are adopted by the node at the next `romulus up`,
+      // and the gateway's reconciler settles their agents.
+      say(`${sig}: quitting without finishing; the next \`romulus up\` adopts or cleans up what is left`);
+      logs.flush();
+      process.exit(130);
+    }
     stopRequested?.();
   };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
@@ -116,7 +123,15 @@ async function up(ctx: Context, flags: UpFlags): Promise<void> {
   const { startStack } = await import('../stack/launch.ts');
   let stack: RunningStack | undefined;
   try {
-    stack = await startStack(opts, logs);
+    try {
+      stack = await startStack(opts, logs);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { port?: number };
+      if (e.code === 'EADDRINUSE') {
+        throw new CliError(`${e.message}: another process uses that port (choose others with --gateway-port, --node-port, --chain-port)`, EXIT.FAILED, 'PORT_IN_USE');
+      }
+      throw err;
+    }
     const health = await waitForHealth(stack.file.gateway.url, stack.file.node.url);
     let funded: { wallet: string; balance: string } | undefined;
     if (fundWallet) funded = await topUp(stack, fundWallet, fundTarget(stack, flags));
