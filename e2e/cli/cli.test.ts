@@ -16,8 +16,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { imagesDir, kernelPath } from '@romulus/shared';
 import { agentFetch } from '@romulus/sdk';
-import { forceCleanup, pidsMentioning, tapPrefixOf } from './cleanup.ts';
-import { linkExists, nftTables, pickTestNetwork } from './host-net.ts';
+import { pickTestNetwork, sweepLeftovers } from '../harness/host-net.ts';
+import { linkExists, nftTables, pidsMentioning, tapPrefixOf } from './host-net.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -78,7 +78,7 @@ after(async () => {
     const exited = await Promise.race([upExit, new Promise((r) => setTimeout(() => r('timeout'), 180_000))]);
     if (exited === 'timeout') up.kill('SIGKILL');
   }
-  const leftovers = forceCleanup({ marker: tmp, bridge: net.bridge, nodeId: net.nodeId });
+  const leftovers = sweepLeftovers({ marker: tmp, bridge: net.bridge, nodeId: net.nodeId });
   rmSync(tmp, { recursive: true, force: true });
   if (leftovers.length) console.error(`e2e/cli: cleaned up after the stack: ${leftovers.join(', ')}`);
 });

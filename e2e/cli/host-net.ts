@@ -1,20 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
- * Unique host-network names for one test run (DEVELOPING.md, network discipline): a bridge named `rt` +
- * random suffix and a random /24 inside 10.200.0.0/14 that no host address or route already uses.
+ * Checks on what the stack created on the host (network names, nftables, processes). Picking the test
+ * network and the last-resort sweep come from e2e/harness/host-net.ts.
  */
-export function pickTestNetwork(): { bridge: string; nodeId: string; subnet: string } {
-  const suffix = randomBytes(3).toString('hex');
-  const used = execFileSync('ip', ['-4', '-o', 'addr'], { encoding: 'utf8' }) + execFileSync('ip', ['-4', 'route'], { encoding: 'utf8' });
-  for (let i = 0; i < 100; i++) {
-    const prefix = `10.${200 + randomInt(4)}.${randomInt(256)}.`;
-    if (!used.includes(prefix)) return { bridge: `rt${suffix}`, nodeId: `rt${suffix}`, subnet: `${prefix}0/24` };
-  }
-  throw new Error('no free /24 in 10.200.0.0/14');
-}
-
 export function linkExists(name: string): boolean {
   try {
     execFileSync('ip', ['link', 'show', 'dev', name], { stdio: 'ignore' });
@@ -24,24 +15,29 @@ export function linkExists(name: string): boolean {
   }
 }
 
-/** Removes the bridge and any TAP still named after it; used only in after() when the stack failed to. */
-export function removeLinksWithPrefix(prefix: string): void {
-  const out = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' });
-  for (const m of out.matchAll(/^\d+: ([^:@]+)[:@]/gm)) {
-    if (m[1].startsWith(prefix)) {
-      try {
-        execFileSync('ip', ['link', 'del', 'dev', m[1]], { stdio: 'ignore' });
-      } catch {
-        /* already gone */
-      }
-    }
-  }
-}
-
 export function nftTables(): string {
   try {
     return execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
   } catch {
     return '';
   }
+}
+
+/** The node's TAP prefix for a node id (packages/hypercore/src/network/names.ts: tapPrefixFor). */
+export function tapPrefixOf(nodeId: string): string {
+  return `rt${createHash('sha256').update(`node:${nodeId}`).digest('hex').slice(0, 4)}`;
+}
+
+/** Pids whose command line mentions `marker` (our unique temp dir): VMMs our stack started. */
+export function pidsMentioning(marker: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(marker)) pids.push(Number(name));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return pids;
 }
