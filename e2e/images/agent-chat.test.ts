@@ -17,7 +17,11 @@ const modelKey = `sk-ant-romulus-e2e-${randomBytes(16).toString('hex')}`;
 let stack: Stack | undefined;
 
 before(async () => {
-  stack = await startStack({ requireImages: ['agent-chat'], gateway: { ingress: { passTokenToAgent: true } } });
+  stack = await startStack({
+    requireImages: ['agent-chat'],
+    // OpenClaw under TCG on a shared 2-core host can take well over the default 10 min to get ready.
+    gateway: { ingress: { passTokenToAgent: true }, lifecycle: { startTimeoutMs: AGENT_BOOT_TIMEOUT_MS, reconcileIntervalMs: 1000, missingVmGraceMs: 30_000, nodeTimeoutMs: 30_000 } },
+  });
 });
 after(async () => {
   await stack?.close();
@@ -36,7 +40,13 @@ describe('agent-chat on a real VM', { timeout: 40 * 60_000 }, () => {
     assert.equal(r.json.agent.tier, 'basic');
     id = r.json.agent.id;
     token = r.json.agent.access_token;
-    const running = await waitForStatus(s, owner, id, ['running', 'failed'], AGENT_BOOT_TIMEOUT_MS);
+    // While it boots, sample the guest's memory once a minute (how start-up uses RAM and zram under TCG).
+    const sampler = setInterval(() => {
+      guestMemory(s, id)
+        .then((m) => t.diagnostic(`starting: ${JSON.stringify({ ...m, raw: undefined })}`))
+        .catch(() => {});
+    }, 60_000);
+    const running = await waitForStatus(s, owner, id, ['running', 'failed'], AGENT_BOOT_TIMEOUT_MS).finally(() => clearInterval(sampler));
     assert.equal(running.status, 'running', JSON.stringify(running));
     const vm = await s.nodeClient.getVm(id);
     assert.equal(vm?.memoryMib, 1024);
