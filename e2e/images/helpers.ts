@@ -5,6 +5,8 @@ import type { Stack } from '../harness/stack.ts';
 
 /** TCG boots of the agent images take minutes (OpenClaw ≈3 min, more on a busy machine): wait, never assert on time. */
 export const AGENT_BOOT_TIMEOUT_MS = 20 * 60_000;
+/** Gateway lifecycle for these suites: the gateway fails an agent not ready within startTimeoutMs. */
+export const SLOW_BOOT_LIFECYCLE = { startTimeoutMs: AGENT_BOOT_TIMEOUT_MS, reconcileIntervalMs: 1000, missingVmGraceMs: 30_000, nodeTimeoutMs: 30_000 };
 
 /** Runs argv inside the VM over the guest channel, through the node daemon's exec API. */
 export async function vmExec(stack: Stack, id: string, argv: string[], opts: { timeoutMs?: number; asWorkloadUser?: boolean } = {}): Promise<ExecResult> {
