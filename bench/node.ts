@@ -126,9 +126,16 @@ async function main(): Promise<void> {
 
     const t0 = Date.now();
     const ids = Array.from({ length: PAR }, (_, i) => `bench-par-${i}`);
-    const par = await Promise.all(ids.map((id) => createReady(id)));
+    const settled = await Promise.allSettled(ids.map((id) => createReady(id)));
     const wall = Date.now() - t0;
-    console.log(`\n${PAR} VMs created in parallel: all ready after ${fmt(wall)} (per-VM create→ready median ${fmt(pct(par.map((v) => v.timings.totalMs!), 50))}, max ${fmt(Math.max(...par.map((v) => v.timings.totalMs!)))})`);
+    const par = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = settled.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message)] : []));
+    const totals = par.map((v) => v.timings.totalMs!);
+    console.log(
+      `\n${PAR} VMs created in parallel: ${par.length} ready after ${fmt(wall)}` +
+        (par.length ? ` (per-VM create→ready median ${fmt(pct(totals, 50))}, max ${fmt(Math.max(...totals))})` : ''),
+    );
+    for (const f of failed) console.log(`  FAILED: ${f}`);
     for (const id of ids) await remove(id);
   } finally {
     if (node) {

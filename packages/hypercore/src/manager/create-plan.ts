@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, renameSync, rmSync, closeSync, openSync, ftruncateSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, closeSync, openSync, ftruncateSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { GuestToHost } from '@romulus/shared';
 import { netmaskString } from '../network/cidr.ts';
@@ -13,6 +13,15 @@ import type { Step } from './steps.ts';
 
 /** Guest `error` messages that mean the configure failed (see packages/guest/src/agent/agent.ts). */
 const CONFIGURE_ERROR = /^(bad configure|cannot start the workload|already configured|not authenticated)/;
+
+function consoleTail(file: string): string {
+  try {
+    const text = readFileSync(file, 'utf8');
+    return text.slice(-400).split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join(' | ');
+  } catch {
+    return '';
+  }
+}
 
 export function vmNetSpec(ctx: NodeContext, rec: VmRecord): VmNetworkSpec {
   return {
@@ -135,12 +144,21 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
       name: 'guest-hello',
       shouldDo: () => true,
       do: async () => {
-        hello = await attachGuest(ctx, entry, {
-          signal,
-          onExit: (m) => {
-            workloadExit = `workload exited (code ${m.code ?? 'none'}${m.signal ? `, signal ${m.signal}` : ''})`;
-          },
-        });
+        try {
+          hello = await attachGuest(ctx, entry, {
+            signal,
+            onExit: (m) => {
+              workloadExit = `workload exited (code ${m.code ?? 'none'}${m.signal ? `, signal ${m.signal}` : ''})`;
+            },
+          });
+        } catch (e) {
+          // A channel that closes during boot usually means the VMM itself went away: say so, with the
+          // end of the guest console (the files stay in the VM's dir until it is deleted).
+          if (rec.vmm && !ctx.driver.isAlive(rec.vmm)) {
+            throw new Error(`vmm process exited during boot; console ends: ${consoleTail(rec.vmm.consoleLogPath) || '(empty)'}`);
+          }
+          throw e;
+        }
         // Guest uptimes place init's start and the hello on the host clock (see VmTimings).
         const h = hello.hello;
         const initStartedWall = hello.helloAt - (h.helloAtUptime - h.initStartedAtUptime) * 1000;
