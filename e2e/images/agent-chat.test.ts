@@ -70,10 +70,11 @@ describe('agent-chat on a real VM', { timeout: 40 * 60_000 }, () => {
 
   it('runs OpenClaw as the unprivileged agent user with the model key in its environment', async () => {
     const s = stack!;
-    const hash = await vmExec(s, id, envHashScript('openclaw', 'ANTHROPIC_API_KEY'));
+    const hash = await vmExec(s, id, envHashScript('[o]penclaw-gateway', 'ANTHROPIC_API_KEY'));
     assert.equal(hash.stdout.trim(), createHash('sha256').update(modelKey).digest('hex'));
-    const uid = await vmExec(s, id, ['sh', '-c', "for p in /proc/[0-9]*; do if grep -q openclaw $p/cmdline 2>/dev/null; then sed -n 's/^Uid:\\s*//p' $p/status; fi; done | sort -u"]);
-    assert.match(uid.stdout.trim(), /^1000\s/, `OpenClaw runs as uid 1000, got ${uid.stdout}`);
+    // Every OpenClaw process (gateway and its workers) runs as uid 1000, none as root.
+    const uid = await vmExec(s, id, ['sh', '-c', "for p in /proc/[0-9]*; do [ $p = /proc/$$ ] && continue; if grep -q '[o]penclaw' $p/cmdline 2>/dev/null; then sed -n 's/^Uid:[[:space:]]*\\([0-9]*\\).*/\\1/p' $p/status; fi; done | sort -u"]);
+    assert.equal(uid.stdout.trim(), '1000', `OpenClaw runs as uid 1000 only, got ${JSON.stringify(uid.stdout)}`);
   });
 
   it('fits the basic tier: zram swap on, memory measured inside the guest', async (t) => {

@@ -143,12 +143,15 @@ export function captureOutput(): { text(): string; stop(): void } {
   };
 }
 
-/** sha256 (hex) of the value of env var `name` in the environment of the process whose cmdline matches `proc`. */
-export function envHashScript(proc: string, name: string): string[] {
+/**
+ * sha256 (hex) of the value of env var `name` in the environment of the process whose cmdline matches
+ * `pattern` (a grep regex written so it does not match itself, e.g. '[o]penclaw-gateway').
+ */
+export function envHashScript(pattern: string, name: string): string[] {
   return [
     'sh',
     '-c',
-    `for p in /proc/[0-9]*; do if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q -- '${proc}'; then ` +
+    `for p in /proc/[0-9]*; do [ "$p" = /proc/$$ ] && continue; if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q -- '${pattern}'; then ` +
       `tr '\\0' '\\n' < $p/environ | sed -n 's/^${name}=//p' | tr -d '\\n' | sha256sum | cut -d' ' -f1; break; fi; done`,
   ];
 }
