@@ -19,6 +19,8 @@ export interface GuestVmOptions {
   diskMib: number;
   id: string;
   accel: 'kvm' | 'tcg';
+  /** Appended to the kernel command line (e.g. `quiet`). */
+  extraCmdline?: string;
 }
 
 export class GuestVm {
@@ -46,7 +48,8 @@ export class GuestVm {
     const cmdline = [
       'console=ttyS0 reboot=k panic=-1 root=/dev/vda ro rootfstype=ext4 init=/opt/romulus/init',
       `romulus.id=${o.id} romulus.time=${Date.now()} romulus.disk=/dev/vdb romulus.channel=virtio`,
-    ].join(' ');
+      o.extraCmdline ?? '',
+    ].join(' ').trim();
     const args = [
       '-M', 'microvm,acpi=off,pit=on,rtc=on',
       '-accel', o.accel,

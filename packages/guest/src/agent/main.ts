@@ -36,6 +36,7 @@ async function waitForPort(name: string, attempts = 50): Promise<string> {
 }
 
 async function main(): Promise<void> {
+  log(`node up at uptime ${uptime().toFixed(3)}`); // init logs when it exec'd us: the gap is Node's start-up
   const cmdline = parseCmdline(readFileSync(env.ROMULUS_CMDLINE ?? '/proc/cmdline', 'utf8'));
   const channel = cmdline[CMDLINE.channel] ?? 'virtio';
   let transport: Transport;
