@@ -21,6 +21,8 @@ export interface GuestVmOptions {
   accel: 'kvm' | 'tcg';
   /** Appended to the kernel command line (e.g. `quiet`). */
   extraCmdline?: string;
+  /** false = a probe boot: no writable disk, no romulus.disk (init puts the overlay's upper on tmpfs). */
+  withDisk?: boolean;
 }
 
 export class GuestVm {
@@ -47,7 +49,7 @@ export class GuestVm {
     const o = this.opts;
     const cmdline = [
       'console=ttyS0 reboot=k panic=-1 root=/dev/vda ro rootfstype=ext4 init=/opt/romulus/init',
-      `romulus.id=${o.id} romulus.time=${Date.now()} romulus.disk=/dev/vdb romulus.channel=virtio`,
+      `romulus.id=${o.id} romulus.time=${Date.now()}${o.withDisk === false ? '' : ' romulus.disk=/dev/vdb'} romulus.channel=virtio`,
       o.extraCmdline ?? '',
     ].join(' ').trim();
     const args = [
@@ -61,7 +63,7 @@ export class GuestVm {
       '-append', cmdline,
       '-serial', 'stdio',
       '-drive', `id=root,file=${o.rootfs},format=raw,if=none,readonly=on`, '-device', 'virtio-blk-device,drive=root',
-      '-drive', `id=disk,file=${this.disk},format=raw,if=none`, '-device', 'virtio-blk-device,drive=disk',
+      ...(o.withDisk === false ? [] : ['-drive', `id=disk,file=${this.disk},format=raw,if=none`, '-device', 'virtio-blk-device,drive=disk']),
       '-device', 'virtio-serial-device',
       '-chardev', `socket,id=agent,path=${this.sock},server=on,wait=off`,
       '-device', `virtserialport,chardev=agent,name=${GUEST_CHANNEL_NAME}`,
