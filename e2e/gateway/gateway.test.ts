@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { WebSocket } from 'ws';
 import { encodeBase58, TestWallet } from '@romulus/gateway';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { BIG_IMAGE, ECHO_IMAGE, agentRequest, vmmPidOf, waitForStatus } from './helpers.ts';
@@ -73,6 +74,27 @@ describe('gateway e2e (real chain, node, VMs)', { timeout: 40 * 60_000 }, () => 
     assert.match(viaCookie.body, /^n=3 path=\/q\?x=1 auth=no token=no/);
   });
 
+  it('the agent URL carries WebSocket upgrades into the VM with the token only', async () => {
+    const url = `ws://127.0.0.1:${stack.gateway.port}/ws`;
+    const host = `${agentId}.localhost:${stack.gateway.port}`;
+    const refused = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(url, { headers: { host } });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => resolve(101));
+      ws.on('error', () => resolve(-1));
+    });
+    assert.equal(refused, 401);
+    const msg = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: { host, authorization: `Bearer ${token}` } });
+      ws.on('message', (m) => {
+        resolve(String(m));
+        ws.terminate(); // the test workload does not answer close frames
+      });
+      ws.on('error', reject);
+    });
+    assert.equal(msg, 'ws n=4 auth=no token=no', 'the refused upgrade never reached the VM; the token was stripped');
+  });
+
   it('status: owner sees details, others the public view', async () => {
     const own = await stack.request('GET', `/status/${agentId}`, { wallet: owner });
     assert.equal(own.json.agent.wallet, owner.address);
@@ -93,7 +115,7 @@ describe('gateway e2e (real chain, node, VMs)', { timeout: 40 * 60_000 }, () => 
     assert.equal(afterUsage.totals.spawn_count, before.totals.spawn_count);
     assert.ok(afterUsage.totals.uptime_ms >= before.totals.uptime_ms);
     const viaUrl = await agentRequest(stack, agentId, '/after-restart', { authorization: `Bearer ${token}` });
-    assert.match(viaUrl.body, /^n=4 /);
+    assert.match(viaUrl.body, /^n=5 /);
   });
 
   it('the reconciler fails the agent and frees the lock when its VM is killed', async () => {

@@ -40,26 +40,22 @@ export function prepareImagesDir(hostImages: string, into: string, derived: Deri
 }
 
 /**
- * A tiny HTTP workload in Perl (perl-base is in every Debian minbase image): answers every request with
- * how many requests it has served, the path, and whether an Authorization header or a romulus cookie
- * arrived, so a test can prove a refused request never reached the VM and that credentials were stripped.
+ * A tiny HTTP + WebSocket workload on the Node binary every Romulus image ships (/opt/romulus/node):
+ * answers each request with how many requests (and upgrades) it has served, the path, and whether an
+ * Authorization header or a romulus token (cookie or query) arrived, so a test can prove a refused request
+ * never reached the VM and that credentials were stripped. A WebSocket upgrade gets one text frame back
+ * with the same facts. Uses only node's core modules.
  */
-export const COUNTING_HTTP_SERVER = [
-  '/usr/bin/perl',
-  '-MIO::Socket::INET',
-  '-e',
-  [
-    'my $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 16, ReuseAddr => 1) or die "listen: $!";',
-    'my $n = 0;',
-    'while (my $c = $s->accept) {',
-    '  my $r = ""; while (my $l = <$c>) { $r .= $l; last if $l =~ /^\\r?\\n$/ }',
-    '  my ($p) = $r =~ /^[A-Z]+ (\\S+)/; if (!defined $p) { close $c; next }',
-    '  $n++;',
-    '  my $a = ($r =~ /^authorization:/mi) ? "yes" : "no";',
-    '  my $k = ($r =~ /romulus_token/i) ? "yes" : "no";',
-    '  my $b = "n=$n path=$p auth=$a token=$k\\n";',
-    '  print $c "HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: " . length($b) . "\\r\\nConnection: close\\r\\n\\r\\n$b";',
-    '  close $c;',
-    '}',
-  ].join(' '),
-];
+const COUNTING_SERVER_JS = [
+  "const http = require('http'), crypto = require('crypto'); let n = 0;",
+  'const facts = (q) => `auth=${q.headers.authorization ? "yes" : "no"} token=${/romulus_token/i.test((q.headers.cookie || "") + q.url) ? "yes" : "no"}`;',
+  'const s = http.createServer((q, r) => { n++; const b = `n=${n} path=${q.url} ${facts(q)}\\n`;',
+  "  r.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(b) }); r.end(b); });",
+  "s.on('upgrade', (q, sock) => { n++; sock.on('error', () => {}); sock.on('data', () => {});",
+  "  const k = crypto.createHash('sha1').update(q.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');",
+  "  sock.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + k + '\\r\\n\\r\\n');",
+  '  const m = Buffer.from(`ws n=${n} ${facts(q)}`); sock.write(Buffer.concat([Buffer.from([0x81, m.length]), m])); });',
+  "s.listen(8080, '0.0.0.0');",
+].join('\n');
+
+export const COUNTING_HTTP_SERVER = ['/opt/romulus/node/bin/node', '-e', COUNTING_SERVER_JS];

@@ -19,6 +19,8 @@ type Verdict = { ok: true; agent: AgentRecord; target: string } | { ok: false; s
 export class Ingress {
   private readonly proxy = createProxyServer({ ws: true, xfwd: true, proxyTimeout: 300_000 });
   private readonly suffix: string;
+  /** Upgraded (WebSocket) client sockets: the HTTP server does not track them, so close() ends them itself. */
+  private readonly upgraded = new Set<Duplex>();
 
   constructor(
     private readonly opts: { domain: string; secureCookie: boolean; passTokenToAgent: boolean },
@@ -79,6 +81,8 @@ export class Ingress {
 
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, id: string): Promise<void> {
     socket.on('error', () => socket.destroy());
+    this.upgraded.add(socket);
+    socket.once('close', () => this.upgraded.delete(socket));
     try {
       const v = await this.authorize(req, id);
       if (!v.ok) {
@@ -100,6 +104,8 @@ export class Ingress {
   }
 
   close(): void {
+    for (const s of this.upgraded) s.destroy();
+    this.upgraded.clear();
     this.proxy.close();
   }
 
