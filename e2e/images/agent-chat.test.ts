@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { agentRequest, waitForStatus } from '../gateway/helpers.ts';
 import { startStack, type Stack } from '../harness/stack.ts';
-import { AGENT_BOOT_TIMEOUT_MS, captureOutput, envHashScript, filesContaining, guestMemory, vmExec } from './helpers.ts';
+import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, SLOW_BOOT_NODE, captureOutput, envHashScript, filesContaining, guestMemory, vmExec } from './helpers.ts';
 
 /**
  * agent-chat (OpenClaw) on a real VM in the basic tier (1 vCPU, 1024 MiB), spawned through the gateway
@@ -20,7 +20,8 @@ before(async () => {
   stack = await startStack({
     requireImages: ['agent-chat'],
     // OpenClaw under TCG on a shared 2-core host can take well over the default 10 min to get ready.
-    gateway: { ingress: { passTokenToAgent: true }, lifecycle: { startTimeoutMs: AGENT_BOOT_TIMEOUT_MS, reconcileIntervalMs: 1000, missingVmGraceMs: 30_000, nodeTimeoutMs: 30_000 } },
+    gateway: { ingress: { passTokenToAgent: true }, lifecycle: SLOW_BOOT_LIFECYCLE },
+    node: SLOW_BOOT_NODE,
   });
 });
 after(async () => {

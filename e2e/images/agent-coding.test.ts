@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitForStatus } from '../gateway/helpers.ts';
 import { startStack, type Stack } from '../harness/stack.ts';
-import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, asAgent, guestMemory, vmExec } from './helpers.ts';
+import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, SLOW_BOOT_NODE, asAgent, guestMemory, vmExec } from './helpers.ts';
 
 /**
  * agent-coding on a real VM (basic tier): git, python3 and tsc run as the agent user, a TypeScript file
@@ -12,7 +12,7 @@ import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, asAgent, guestMemory, vmExe
 let stack: Stack | undefined;
 
 before(async () => {
-  stack = await startStack({ requireImages: ['agent-coding'], gateway: { lifecycle: SLOW_BOOT_LIFECYCLE } });
+  stack = await startStack({ requireImages: ['agent-coding'], gateway: { lifecycle: SLOW_BOOT_LIFECYCLE }, node: SLOW_BOOT_NODE });
 });
 after(async () => {
   await stack?.close();

@@ -6,6 +6,8 @@ import type { Stack } from '../harness/stack.ts';
 /** TCG boots of the agent images take minutes (OpenClaw ≈3 min, more on a busy machine): wait, never assert on time. */
 export const AGENT_BOOT_TIMEOUT_MS = 20 * 60_000;
 /** Gateway lifecycle for these suites: the gateway fails an agent not ready within startTimeoutMs. */
+/** Node channel timeouts for these suites: the node fails a VM whose workload is not ready within readyTimeoutMs. */
+export const SLOW_BOOT_NODE = { channel: { connectTimeoutMs: 30_000, helloTimeoutMs: 300_000, readyTimeoutMs: AGENT_BOOT_TIMEOUT_MS, stopTimeoutMs: 20_000 } };
 export const SLOW_BOOT_LIFECYCLE = { startTimeoutMs: AGENT_BOOT_TIMEOUT_MS, reconcileIntervalMs: 1000, missingVmGraceMs: 30_000, nodeTimeoutMs: 30_000 };
 
 /** Runs argv inside the VM over the guest channel, through the node daemon's exec API. */
