@@ -8,6 +8,7 @@ import path from 'node:path';
 import { detectCgroups, VmCgroup } from './cgroups.ts';
 import { GuestChannel } from './guest-channel.ts';
 import { isProcessAlive, processPssKib } from './proc.ts';
+import { reapOnExit } from './testing/reap-on-exit.ts';
 import type { RunningVm, VmLaunchSpec, VmmDriver } from './types.ts';
 
 /**
@@ -130,7 +131,7 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
 
     test('start: VMM up, guest agent answers hello on the channel', { timeout: bootTimeout + 30_000 }, async () => {
       specA = spec('suite-a', 2, 256);
-      vmA = await driver.start(specA);
+      vmA = reapOnExit(await driver.start(specA), { cgroupParent: env.cgroupParent ?? undefined });
       started.push(vmA);
       figures.spawnToVmmUpMs = vmA.vmmUpAt - vmA.spawnedAt;
       assert.ok(driver.isAlive(vmA));
@@ -197,7 +198,7 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
 
     test('a VMM killed behind the driver\'s back is noticed; kill releases everything', { timeout: bootTimeout + 30_000 }, async () => {
       const specB = spec('suite-b', 1, 128);
-      const vmB = await driver.start(specB);
+      const vmB = reapOnExit(await driver.start(specB), { cgroupParent: env.cgroupParent ?? undefined });
       started.push(vmB);
       assert.ok(driver.isAlive(vmB));
       process.kill(vmB.pid, 'SIGKILL');

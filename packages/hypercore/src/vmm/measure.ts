@@ -11,11 +11,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { imagesDir, kernelPath, type GuestToHost } from '@romulus/shared';
+import { imagesDir, kernelPath } from '@romulus/shared';
 import { contractCmdline } from './driver-suite.ts';
 import { GuestChannel } from './guest-channel.ts';
 import { processPssKib, sleep } from './proc.ts';
 import { QemuDriver } from './qemu.ts';
+import { reapOnExit } from './testing/reap-on-exit.ts';
 import { BUSYBOX_CMDLINE, BUSYBOX_MARKER, buildBusyboxRootfs } from './testing/busybox-rootfs.ts';
 
 const argv = process.argv.slice(2);
@@ -31,6 +32,9 @@ const agent = argv.includes('--agent');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const work = mkdtempSync(path.join(tmpdir(), 'romulus-measure-'));
 const driver = new QemuDriver({ cacheDir: path.join(work, 'cache'), tbSizeMib: tbSize, cgroupParent: 'romulus-measure' });
+// VMMs are detached by design (they outlive their parent): reapOnExit SIGKILLs ours on Ctrl-C or a
+// timeout, and the temp dir goes with the process.
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 try {
   const kernel = kernelPath();
   const t0 = Date.now();
@@ -43,22 +47,24 @@ try {
     const disk = path.join(work, `${id}.ext4`);
     execFileSync('truncate', ['-s', '256M', disk]);
     execFileSync('mkfs.ext4', ['-q', '-F', disk], { stdio: 'ignore' });
-    const vm = await driver.start({
+    const vm = reapOnExit(await driver.start({
       id, vcpus: 1, memoryMib, kernelPath: kernel, rootfsPath: rootfs, diskPath: disk, stateDir: path.join(work, id),
       kernelCmdline: agent ? contractCmdline(id) : BUSYBOX_CMDLINE,
-    });
+    }), { cgroupParent: 'romulus-measure', removeParent: true });
     let aliveAt = 0;
     const deadline = Date.now() + 300_000;
     while (!aliveAt && Date.now() < deadline) {
       if (agent) {
+        // QEMU's chardev serves one client at a time: always close a connection before trying again.
+        let ch: GuestChannel | null = null;
         try {
-          const ch = await GuestChannel.connect(vm.channel);
-          ch.send({ t: 'sync' });
-          await ch.waitFor((m: GuestToHost) => m.t === 'hello', 5000);
+          ch = await GuestChannel.connect(vm.channel);
+          await ch.hello(5000);
           aliveAt = Date.now();
-          ch.close();
         } catch {
           await sleep(100);
+        } finally {
+          ch?.close();
         }
       } else if (BUSYBOX_MARKER.test(readFileSync(vm.consoleLogPath, 'utf8'))) aliveAt = Date.now();
       else await sleep(50);
@@ -75,6 +81,10 @@ try {
       `spawn→${agent ? 'hello' : 'init'} ${median(rows.map((r) => r.alive))} ms, PSS ${median(rows.map((r) => r.pss))} MiB, stop ${median(rows.map((r) => r.stop))} ms`,
   );
 } finally {
+  cleanup();
+}
+
+function cleanup(): void {
   driver.close();
   rmSync(work, { recursive: true, force: true });
   for (const c of ['cpu', 'memory', 'pids']) {

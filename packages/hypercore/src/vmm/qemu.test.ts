@@ -10,6 +10,7 @@ import { detectCgroups, removeCgroupParent, VmCgroup } from './cgroups.ts';
 import { runDriverSuite } from './driver-suite.ts';
 import { isProcessAlive, processPssKib, sleep } from './proc.ts';
 import { QemuDriver } from './qemu.ts';
+import { reapOnExit } from './testing/reap-on-exit.ts';
 import { BUSYBOX_CMDLINE, BUSYBOX_MARKER, buildBusyboxRootfs } from './testing/busybox-rootfs.ts';
 
 /**
@@ -50,7 +51,7 @@ describe('qemu driver: kernel-only boot with a busybox root disk', { timeout: BO
     const probeMs = Date.now() - probeStart;
     if (probe.accel === 'tcg') assert.ok(probe.reason, 'TCG fallback names its reason');
     const stateDir = path.join(work, 'vm');
-    const vm = await driver.start({
+    const vm = reapOnExit(await driver.start({
       id: 'qtest-1',
       vcpus: 2,
       memoryMib: 256,
@@ -59,7 +60,7 @@ describe('qemu driver: kernel-only boot with a busybox root disk', { timeout: BO
       rootfsPath: path.join(work, 'busybox-rootfs.ext4'),
       diskPath: path.join(work, 'disk.ext4'),
       stateDir,
-    });
+    }), { cgroupParent: parent, removeParent: true });
     t.after(() => driver.kill(vm).catch(() => {}));
     assert.equal(vm.accel, probe.accel);
     assert.deepEqual(vm.channel, { kind: 'unix', path: path.join(stateDir, 'agent.sock') });
@@ -111,7 +112,7 @@ describe('qemu driver: kernel-only boot with a busybox root disk', { timeout: BO
       rootfsPath: path.join(work, 'busybox-rootfs.ext4'),
     };
     execFileSync('truncate', ['-s', '32M', path.join(work, 'snap-a.ext4')]);
-    const a = await driver.start({ ...base, id: 'qsnap-a', diskPath: path.join(work, 'snap-a.ext4'), stateDir: path.join(work, 'snap-a') });
+    const a = reapOnExit(await driver.start({ ...base, id: 'qsnap-a', diskPath: path.join(work, 'snap-a.ext4'), stateDir: path.join(work, 'snap-a') }), { cgroupParent: parent, removeParent: true });
     t.after(() => driver.kill(a).catch(() => {}));
     const lastTick = async (file: string, above: number) => {
       const deadline = Date.now() + BOOT_TIMEOUT;
@@ -129,7 +130,7 @@ describe('qemu driver: kernel-only boot with a busybox root disk', { timeout: BO
     assert.ok(driver.isAlive(a), 'the source VM resumes after its snapshot');
     await driver.kill(a);
 
-    const b = await driver.restore!({ ...base, id: 'qsnap-b', diskPath: path.join(work, 'snap-b.ext4'), stateDir: path.join(work, 'snap-b') }, snapDir);
+    const b = reapOnExit(await driver.restore!({ ...base, id: 'qsnap-b', diskPath: path.join(work, 'snap-b.ext4'), stateDir: path.join(work, 'snap-b') }, snapDir), { cgroupParent: parent, removeParent: true });
     t.after(() => driver.kill(b).catch(() => {}));
     assert.notEqual(b.pid, a.pid);
     const restoredToRunningMs = Date.now() - b.spawnedAt;
