@@ -38,8 +38,10 @@ export interface RomulusClientOptions {
 
 export interface WaitOptions {
   timeoutMs?: number;
-  /** Delay between polls (default 1 s). */
+  /** Delay before the second poll (default 1 s); it grows by half each poll up to maxIntervalMs. */
   intervalMs?: number;
+  /** Longest delay between polls (default 5 s): a slow boot is not polled every second for minutes. */
+  maxIntervalMs?: number;
   /** Called with each status seen (e.g. to show progress). */
   onStatus?: (agent: AgentStatus) => void;
 }
@@ -114,7 +116,8 @@ export class RomulusClient {
    */
   async waitForStatus(id: string, state: AgentState, opts: WaitOptions = {}): Promise<AgentStatus> {
     const timeoutMs = opts.timeoutMs ?? 300_000;
-    const intervalMs = opts.intervalMs ?? 1000;
+    let intervalMs = opts.intervalMs ?? 1000;
+    const maxIntervalMs = Math.max(intervalMs, opts.maxIntervalMs ?? 5000);
     const deadline = Date.now() + timeoutMs;
     let last: AgentStatus | undefined;
     for (;;) {
@@ -132,6 +135,7 @@ export class RomulusClient {
         throw new RomulusWaitError(`agent ${id} still ${last.status} after ${timeoutMs} ms`, last.status, last.reason);
       }
       await new Promise((r) => setTimeout(r, intervalMs));
+      intervalMs = Math.min(maxIntervalMs, Math.ceil(intervalMs * 1.5));
     }
   }
 
