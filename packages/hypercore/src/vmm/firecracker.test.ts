@@ -1,7 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { isProcessAlive, pidStartTime } from './proc.ts';
+import { writeLaunchRecord } from './launch-record.ts';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GUEST_TCP_PORT, kernelPath as defaultKernelPath, imagesDir } from '@romulus/shared';
@@ -224,6 +227,20 @@ describe('firecracker driver against a fake Firecracker that validates every req
     assert.equal(calls(s.stateDir).filter((c) => c.path === '/actions').length, 1, 'one InstanceStart');
     await driver.kill(a);
     assert.equal(driver.isAlive(a), false);
+  });
+
+  test('adopt kills a VMM whose start never completed (daemon died mid-start) instead of adopting it', async () => {
+    const s = mkSpec('fc-e');
+    mkdirSync(s.stateDir, { recursive: true });
+    const child = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+    child.unref();
+    const vm: RunningVm = {
+      id: 'fc-e', pid: child.pid!, pidStartTime: pidStartTime(child.pid!)!, accel: 'kvm', channel: { kind: 'unix', path: '' },
+      consoleLogPath: path.join(s.stateDir, 'console.log'), spawnedAt: Date.now(), vmmUpAt: 0,
+    };
+    writeLaunchRecord(s.stateDir, { driver: 'firecracker', phase: 'spawned', vm, spec: s, ownedPaths: [], cgroup: null });
+    assert.equal(await driver.adopt(s.stateDir), null);
+    assert.equal(isProcessAlive(vm.pid, vm.pidStartTime), false, 'the half-started process was killed');
   });
 
   test('start refuses a VM without an IP for its TCP channel, before spawning anything', async () => {

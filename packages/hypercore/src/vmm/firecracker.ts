@@ -187,6 +187,12 @@ export class FirecrackerDriver implements VmmDriver {
       await cg?.remove();
       throw e;
     }
+    // Recorded before any wait, so a daemon that dies from here on leaves a findable process (adopt kills it).
+    const provisional: RunningVm = {
+      id: spec.id, pid: proc.pid, pidStartTime: proc.startTime, accel: 'kvm', channel: { kind: 'unix', path: '' },
+      consoleLogPath: p.consoleLog, spawnedAt: proc.spawnedAt, vmmUpAt: 0,
+    };
+    writeLaunchRecord(spec.stateDir, { driver: 'firecracker', phase: 'spawned', vm: provisional, spec, ownedPaths: [p.apiSocket], cgroup: cg?.name ?? null });
     const deadline = Date.now() + (this.o.startTimeoutMs ?? 15_000);
     let lastErr = '';
     for (;;) {
@@ -220,7 +226,7 @@ export class FirecrackerDriver implements VmmDriver {
       spawnedAt: s.proc.spawnedAt,
       vmmUpAt: s.vmmUpAt,
     };
-    writeLaunchRecord(spec.stateDir, { driver: 'firecracker', vm, spec, ownedPaths: [s.p.apiSocket], cgroup: s.cg?.name ?? null });
+    writeLaunchRecord(spec.stateDir, { driver: 'firecracker', phase: 'running', vm, spec, ownedPaths: [s.p.apiSocket], cgroup: s.cg?.name ?? null });
     this.capper.track(s.p.consoleLog);
     return vm;
   }
@@ -236,7 +242,7 @@ export class FirecrackerDriver implements VmmDriver {
   }
 
   private async startLocked(spec: VmLaunchSpec): Promise<RunningVm> {
-    const existing = await this.adopt(spec.stateDir);
+    const existing = await this.adoptRecord(spec.stateDir);
     if (existing) return existing;
     const channel = this.channelFor(spec);
     await this.requireUsable(spec.kernelPath);
@@ -289,7 +295,7 @@ export class FirecrackerDriver implements VmmDriver {
   }
 
   private async restoreLocked(spec: VmLaunchSpec, dir: string): Promise<RunningVm> {
-    const existing = await this.adopt(spec.stateDir);
+    const existing = await this.adoptRecord(spec.stateDir);
     if (existing) return existing;
     const channel = this.channelFor(spec);
     await this.requireUsable(spec.kernelPath);
@@ -311,8 +317,18 @@ export class FirecrackerDriver implements VmmDriver {
   }
 
   async adopt(stateDir: string): Promise<RunningVm | null> {
+    // A start in progress in this process is not a crashed one: leave its VMM alone.
+    if (this.perStateDir.busy(stateDir)) return null;
+    return this.adoptRecord(stateDir);
+  }
+
+  private async adoptRecord(stateDir: string): Promise<RunningVm | null> {
     const rec = readLaunchRecord(stateDir);
     if (!rec || rec.driver !== 'firecracker') return null;
+    if (rec.phase === 'spawned' && isProcessAlive(rec.vm.pid, rec.vm.pidStartTime)) {
+      this.log.warn({ stateDir, pid: rec.vm.pid }, 'killing a VMM whose start never completed');
+      await killAndWait(rec.vm.pid, rec.vm.pidStartTime);
+    }
     if (!isProcessAlive(rec.vm.pid, rec.vm.pidStartTime)) {
       await this.release(stateDir, rec.cgroup ? this.cgroupFor(rec.cgroup) : null);
       return null;

@@ -11,6 +11,13 @@ export const LAUNCH_RECORD = 'launch.json';
 
 export interface LaunchRecord {
   driver: 'qemu' | 'firecracker';
+  /**
+   * 'spawned': the process exists but the driver had not finished bringing the VM up (QMP, API
+   * configuration, snapshot load) when this was written; a daemon that died in between finds the
+   * process through this record, and adopt kills it instead of adopting a half-started VM.
+   * 'running': start or restore completed.
+   */
+  phase: 'spawned' | 'running';
   vm: RunningVm;
   spec: VmLaunchSpec;
   /** Paths of everything the driver created in stateDir that must go when the VM goes. */

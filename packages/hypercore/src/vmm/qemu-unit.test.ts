@@ -93,6 +93,7 @@ test('launch record: atomic, 0600, channel key and chkey redacted', (t) => {
   const key = 'ab'.repeat(16);
   writeLaunchRecord(dir, {
     driver: 'firecracker',
+    phase: 'running',
     vm: { id: 'v', pid: 1, pidStartTime: '5', accel: 'kvm', channel: { kind: 'tcp', host: '10.0.0.2', port: 1, key }, consoleLogPath: `${dir}/console.log`, spawnedAt: 1, vmmUpAt: 2 },
     spec: { ...spec, kernelCmdline: `console=ttyS0 romulus.chkey=${key}` },
     ownedPaths: [],

@@ -86,7 +86,7 @@ export class QemuDriver implements VmmDriver {
   }
 
   private async startLocked(spec: VmLaunchSpec): Promise<RunningVm> {
-    const existing = await this.adopt(spec.stateDir);
+    const existing = await this.adoptRecord(spec.stateDir);
     if (existing) return existing; // idempotent: this stateDir already has a live VMM
     const { accel } = await this.probe(spec.kernelPath);
     return this.launch(spec, accel, [], async () => {});
@@ -119,10 +119,28 @@ export class QemuDriver implements VmmDriver {
       await cg?.remove();
       throw e;
     }
-    let vmmUpAt = 0;
+    const vm: RunningVm = {
+      id: spec.id,
+      pid: proc.pid,
+      pidStartTime: proc.startTime,
+      accel,
+      channel: { kind: 'unix', path: p.agentSocket },
+      consoleLogPath: p.consoleLog,
+      spawnedAt: proc.spawnedAt,
+      vmmUpAt: 0,
+    };
+    const record: LaunchRecord = {
+      driver: 'qemu',
+      phase: 'spawned',
+      vm,
+      spec,
+      ownedPaths: [p.qmpSocket, p.agentSocket, p.pidFile],
+      cgroup: cg?.name ?? null,
+    };
+    writeLaunchRecord(spec.stateDir, record); // before any wait: a daemon crash from here on leaves a findable process
     try {
       const qmp = await QmpClient.waitFor(p.qmpSocket, this.o.startTimeoutMs ?? 30_000, () => isProcessAlive(proc.pid, proc.startTime));
-      vmmUpAt = Date.now();
+      vm.vmmUpAt = Date.now();
       try {
         await onQmp(qmp);
       } finally {
@@ -135,26 +153,9 @@ export class QemuDriver implements VmmDriver {
       throw new Error(`qemu for VM ${spec.id} did not start: ${(e as Error).message}${why ? `: ${why}` : ''}`);
     }
     chmodSync(p.agentSocket, 0o600); // umask 077 already did; be explicit, the channel carries secrets
-    const vm: RunningVm = {
-      id: spec.id,
-      pid: proc.pid,
-      pidStartTime: proc.startTime,
-      accel,
-      channel: { kind: 'unix', path: p.agentSocket },
-      consoleLogPath: p.consoleLog,
-      spawnedAt: proc.spawnedAt,
-      vmmUpAt,
-    };
-    const record: LaunchRecord = {
-      driver: 'qemu',
-      vm,
-      spec,
-      ownedPaths: [p.qmpSocket, p.agentSocket, p.pidFile],
-      cgroup: cg?.name ?? null,
-    };
-    writeLaunchRecord(spec.stateDir, record);
+    writeLaunchRecord(spec.stateDir, { ...record, phase: 'running' });
     this.capper.track(p.consoleLog);
-    this.log.info({ id: spec.id, pid: vm.pid, accel, vmmUpMs: vmmUpAt - vm.spawnedAt }, 'qemu VMM up');
+    this.log.info({ id: spec.id, pid: vm.pid, accel, vmmUpMs: vm.vmmUpAt - vm.spawnedAt }, 'qemu VMM up');
     return vm;
   }
 
@@ -195,7 +196,7 @@ export class QemuDriver implements VmmDriver {
     validateLaunchSpec(spec, { requireDisk: false });
     assertShellSafePath(dir);
     return this.perStateDir.run(spec.stateDir, async () => {
-      const existing = await this.adopt(spec.stateDir);
+      const existing = await this.adoptRecord(spec.stateDir);
       if (existing) return existing;
       const meta = JSON.parse(readFileSync(path.join(dir, 'snapshot.json'), 'utf8')) as QemuSnapshotMeta;
       if (meta.vcpus !== spec.vcpus || meta.memoryMib !== spec.memoryMib || meta.rootfsPath !== spec.rootfsPath) {
@@ -211,8 +212,19 @@ export class QemuDriver implements VmmDriver {
   }
 
   async adopt(stateDir: string): Promise<RunningVm | null> {
+    // A start in progress in this process is not a crashed one: leave its VMM alone.
+    if (this.perStateDir.busy(stateDir)) return null;
+    return this.adoptRecord(stateDir);
+  }
+
+  private async adoptRecord(stateDir: string): Promise<RunningVm | null> {
     const rec = readLaunchRecord(stateDir);
     if (!rec || rec.driver !== 'qemu') return null;
+    if (rec.phase === 'spawned' && isProcessAlive(rec.vm.pid, rec.vm.pidStartTime)) {
+      // Started by a daemon that died before the VM was up: never adopt a half-started VM.
+      this.log.warn({ stateDir, pid: rec.vm.pid }, 'killing a VMM whose start never completed');
+      await killAndWait(rec.vm.pid, rec.vm.pidStartTime);
+    }
     if (!isProcessAlive(rec.vm.pid, rec.vm.pidStartTime)) {
       // Its VMM is gone: release what it left (sockets, cgroup) so nothing outlives it.
       await this.release(stateDir, rec.cgroup ? this.cgroupFor(rec.cgroup) : null);
