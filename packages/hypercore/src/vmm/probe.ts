@@ -13,6 +13,8 @@ import type { VmmProbeResult } from './types.ts';
  * crawling) means TCG. Cached per (qemu version, kernel sha256), in memory and in <cacheDir>/vmm-probe.json.
  */
 export const PROBE_OK = /VFS: |Unable to mount root|Kernel panic/;
+/** QEMU could not even load the kernel: a bad kernel file, not a verdict on KVM (never cached). */
+export const PROBE_BAD_KERNEL = /invalid kernel header|could not load kernel|Could not open option rom|error loading/i;
 export const PROBE_KVM_BROKEN = /KVM internal error|emulation failure|failed to initialize kvm|Could not access KVM/i;
 
 export interface ProbeOptions {
@@ -121,6 +123,9 @@ export async function probeQemuAccel(o: ProbeOptions): Promise<VmmProbeResult & 
   const started = Date.now();
   const kvm = o.kvmDevice ?? '/dev/kvm';
   const outcome = existsSync(kvm) ? await probeBoot(o) : { ok: false, reason: `${kvm} does not exist` };
+  if (!outcome.ok && outcome.reason && PROBE_BAD_KERNEL.test(outcome.reason)) {
+    throw new Error(`guest kernel ${o.kernelPath} cannot be booted: ${outcome.reason}`);
+  }
   const result = {
     usable: true,
     accel: outcome.ok ? ('kvm' as const) : ('tcg' as const),
