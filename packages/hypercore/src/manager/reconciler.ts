@@ -96,8 +96,15 @@ export async function reconcile(ctx: NodeContext, mgr: VmManager): Promise<void>
     }
   }
 
-  // 5. Live VMs: re-attach the guest channel.
-  for (const e of live) await readopt(ctx, mgr, e, act);
+  // 5. Live VMs: re-attach the guest channel. One the old process was stopping is stopped now.
+  for (const e of live) {
+    const wasStopping = e.rec.state === 'stopping';
+    await readopt(ctx, mgr, e, act);
+    if (wasStopping && e.rec.state !== 'failed') {
+      act('finish_stop', { vm: e.rec.id });
+      void mgr.stop(e.rec.id).done.catch(() => {});
+    }
+  }
 }
 
 function newEntry(rec: VmRecord): VmEntry {
