@@ -211,6 +211,46 @@ static void set_hostname(void) {
   if (sethostname(name, strlen(name)) != 0) say("sethostname: %s", strerror(errno));
 }
 
+/* The TCP channel key (romulus.chkey) must not be readable by the unprivileged workload: it would let it
+ * authenticate to the agent as the host. /proc/cmdline is world-readable, so we bind a copy without the key
+ * over it, hand the key to the agent in its (root-only) environment, and restrict dmesg, which echoes the
+ * command line. */
+static char channel_key[160];
+
+static void hide_channel_key(void) {
+  static const char key[] = "romulus.chkey=";
+  if (!cmdline_get("romulus.chkey", channel_key, sizeof channel_key)) return;
+  char clean[sizeof cmdline];
+  size_t n = 0;
+  const char *p = cmdline;
+  while (*p) {
+    const char *end = p;
+    while (*end && *end != ' ' && *end != '\n') end++;
+    if (strncmp(p, key, sizeof key - 1) != 0 && end > p) {
+      if (n) clean[n++] = ' ';
+      memcpy(clean + n, p, end - p);
+      n += end - p;
+    }
+    p = *end ? end + 1 : end;
+  }
+  clean[n++] = '\n';
+  mkdir("/run/romulus", 0755);
+  int fd = open("/run/romulus/cmdline", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+  if (fd < 0 || write(fd, clean, n) != (ssize_t)n) say("cannot write the public cmdline: %s", strerror(errno));
+  if (fd >= 0) close(fd);
+  if (mount("/run/romulus/cmdline", "/proc/cmdline", NULL, MS_BIND, NULL) != 0 ||
+      mount(NULL, "/proc/cmdline", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
+    say("cannot hide the channel key from /proc/cmdline: %s", strerror(errno));
+}
+
+static void restrict_dmesg(void) {
+  int fd = open("/proc/sys/kernel/dmesg_restrict", O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (write(fd, "1", 1) < 0) say("dmesg_restrict: %s", strerror(errno));
+    close(fd);
+  }
+}
+
 /* --- the agent and power-off -------------------------------------------------------------------------- */
 
 static pid_t start_agent(const sigset_t *original_mask) {
@@ -220,11 +260,14 @@ static pid_t start_agent(const sigset_t *original_mask) {
   setsid();
   char started[64];
   snprintf(started, sizeof started, "ROMULUS_INIT_STARTED_AT_UPTIME=%.3f", init_started_at_uptime);
+  char key[200];
+  snprintf(key, sizeof key, "ROMULUS_CHANNEL_KEY=%s", channel_key);
   char *envp[] = {
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME=/root",
     "LANG=C.UTF-8",
     started,
+    channel_key[0] ? key : NULL,
     NULL,
   };
   char *argv[] = { NODE_BIN, AGENT_JS, NULL };
@@ -300,6 +343,8 @@ int main(int argc, char **argv) {
   else say("root: overlay of base + %s", disk ? disk : "tmpfs");
 
   mount_api_filesystems();
+  hide_channel_key();
+  restrict_dmesg();
   tune_readahead();
   loopback_up();
   set_hostname();

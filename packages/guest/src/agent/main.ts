@@ -42,7 +42,9 @@ async function main(): Promise<void> {
   let transport: Transport;
   let channelKey: string | undefined;
   if (channel === 'tcp') {
-    channelKey = cmdline[CMDLINE.channelKey];
+    // init moves the key out of the world-readable /proc/cmdline into our environment (see init.c).
+    channelKey = env.ROMULUS_CHANNEL_KEY ?? cmdline[CMDLINE.channelKey];
+    delete env.ROMULUS_CHANNEL_KEY;
     if (!channelKey || !/^[0-9a-f]{32,}$/i.test(channelKey)) throw new Error(`${CMDLINE.channelKey} missing or not hex`);
     transport = new TcpTransport(Number(env.ROMULUS_TCP_PORT ?? GUEST_TCP_PORT));
   } else {

@@ -116,6 +116,8 @@ export async function buildRuntime(suite: string): Promise<Runtime> {
       await run('tar', ['-xf', libsFrom.tarball, '-C', libRoot, '--wildcards', './usr/lib/x86_64-linux-gnu/*', './usr/lib64/*']);
       const libs = neededClosure(node, libRoot);
       for (const lib of [LOADER, ...libs]) copyFileSync(findLib(libRoot, lib), path.join(out, 'lib', lib));
+      // The official binary carries its symbols and debug info (~18 MB): no use in a VM image.
+      await run('strip', ['--strip-all', node]);
       await run('patchelf', ['--set-interpreter', `${RUNTIME_PREFIX}/lib/${LOADER}`, '--force-rpath', '--set-rpath', `${RUNTIME_PREFIX}/lib`, node]);
       rmSync(unpack, { recursive: true, force: true });
       rmSync(libRoot, { recursive: true, force: true });
