@@ -22,7 +22,9 @@ describe('recipe hashing', () => {
     const h = recipeHash(recipe, inputs);
     assert.match(h, /^[0-9a-f]{16}$/);
     assert.equal(recipeHash(structuredClone(recipe), inputs), h);
-    const reordered: ImageRecipe = JSON.parse(JSON.stringify({ manifest: { ...recipe.manifest, env: { B: '2', A: '1' } }, ...recipe }));
+    const reordered = Object.fromEntries(Object.entries(structuredClone(recipe)).reverse()) as unknown as ImageRecipe;
+    reordered.manifest = { ...recipe.manifest, env: { B: '2', A: '1' } };
+    assert.notEqual(Object.keys(reordered)[0], Object.keys(recipe)[0]);
     reordered.debs = ['curl', 'git', 'git'];
     assert.equal(recipeHash(reordered, inputs), h);
     // a base package listed explicitly is the same package set
