@@ -204,6 +204,18 @@ describe('gateway API (fake node, fake chain, real SQLite and signatures)', () =
     });
     assert.equal(echoed, 'echo:ping');
     assert.equal(upstreamSeen.at(-1)!.headers.authorization, undefined);
+
+    // When the client vanishes, the upstream socket is closed too (not left half-open towards the VM).
+    const upstreamClosed = new Promise<void>((resolve) => wss.once('connection', (sock) => sock.once('close', () => resolve())));
+    await new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: { host: `${agentId}.localhost`, authorization: `Bearer ${token}` } });
+      ws.on('open', () => {
+        ws.terminate();
+        resolve();
+      });
+      ws.on('error', reject);
+    });
+    await upstreamClosed;
   });
 
   it('stop is owner-only and idempotent; usage follows; the lock is freed', async () => {

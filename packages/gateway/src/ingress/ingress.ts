@@ -19,7 +19,7 @@ type Verdict = { ok: true; agent: AgentRecord; target: string } | { ok: false; s
 export class Ingress {
   private readonly proxy = createProxyServer({ ws: true, xfwd: true, proxyTimeout: 300_000 });
   private readonly suffix: string;
-  /** Upgraded (WebSocket) client sockets: the HTTP server does not track them, so close() ends them itself. */
+  /** Upgraded (WebSocket) sockets, client and upstream: the HTTP server does not track them, so close() ends them itself. */
   private readonly upgraded = new Set<Duplex>();
 
   constructor(
@@ -29,6 +29,15 @@ export class Ingress {
     private readonly metrics: GatewayMetrics,
   ) {
     this.suffix = `.${opts.domain.toLowerCase()}`;
+    // Pair each upgraded client socket with its upstream socket: when the client goes, the upstream goes
+    // too (http-proxy only half-closes it, and a VM that died never answers the FIN, leaving it open forever).
+    this.proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
+      proxyReq.on('upgrade', (_res, upstream) => {
+        this.upgraded.add(upstream);
+        upstream.once('close', () => this.upgraded.delete(upstream));
+        socket.once('close', () => upstream.destroy());
+      });
+    });
     this.proxy.on('error', (err, _req, resOrSocket) => {
       this.metrics.ingress.inc({ result: 'upstream_error' });
       this.log.warn({ err: err.message }, 'agent upstream error');
