@@ -17,6 +17,8 @@ const VCPUS = 2;
 const MEMORY_MIB = 256;
 const rootfs = path.join(imagesDir(), 'base', 'rootfs.ext4');
 const kernel = kernelPath();
+/** On a QEMU hub with no other port: addresses from 10.200.0.0/14 that never leave the VM. */
+const NIC = { ip: '10.203.77.2', gw: '10.203.77.1', mask: '255.255.255.0', dns: '10.203.77.1' };
 
 function sha256(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -45,7 +47,7 @@ describe('base image boots on the project kernel and serves the guest protocol',
     rootfsHashBefore = await sha256(rootfs);
     const candidates: ('kvm' | 'tcg')[] = existsSync('/dev/kvm') && process.env.ROMULUS_ACCEL !== 'tcg' ? ['kvm', 'tcg'] : ['tcg'];
     for (const a of candidates) {
-      vm = new GuestVm({ dir: path.join(dir, a), kernel, rootfs, vcpus: VCPUS, memoryMib: MEMORY_MIB, diskMib: 256, id: `e2e-${a}`, accel: a, extraCmdline: `romulus.chkey=${channelKey}` });
+      vm = new GuestVm({ dir: path.join(dir, a), kernel, rootfs, vcpus: VCPUS, memoryMib: MEMORY_MIB, diskMib: 256, id: `e2e-${a}`, accel: a, extraCmdline: `romulus.chkey=${channelKey}`, isolatedNic: NIC });
       vm.makeDisk();
       vm.start();
       // A guest that cannot run under this KVM (PVM) dies or crawls before init: then fall back to TCG.
@@ -98,6 +100,11 @@ describe('base image boots on the project kernel and serves the guest protocol',
     const totalKib = Number(/MemTotal:\s+(\d+) kB/.exec(meminfo.stdout)![1]);
     assert.ok(totalKib <= MEMORY_MIB * 1024 && totalKib > MEMORY_MIB * 1024 * 0.8, `MemTotal ${totalKib} kB for ${MEMORY_MIB} MiB`);
     assert.equal((await ch.exec(['cat', '/proc/sys/kernel/hostname'])).stdout.trim(), hostname);
+    // eth0 configured by the kernel's ip=, the resolver from ip= reachable through /etc/resolv.conf
+    const addr = await ch.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    assert.match(addr.stdout, new RegExp(`inet ${NIC.ip.replace(/\./g, '\\.')}/24`));
+    const resolv = await ch.exec(['cat', '/etc/resolv.conf']);
+    assert.match(resolv.stdout, new RegExp(`^nameserver ${NIC.dns.replace(/\./g, '\\.')}$`, 'm'));
     const guestNow = Number((await ch.exec(['date', '+%s'])).stdout.trim());
     assert.ok(Math.abs(guestNow - Date.now() / 1000) < 600, `guest clock ${guestNow} is set from the host`);
     // the workload answers over HTTP inside the guest

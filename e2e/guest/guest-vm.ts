@@ -23,6 +23,9 @@ export interface GuestVmOptions {
   extraCmdline?: string;
   /** false = a probe boot: no writable disk, no romulus.disk (init puts the overlay's upper on tmpfs). */
   withDisk?: boolean;
+  /** A virtio-net NIC on a QEMU hub with no other port (nothing can leave the VM), configured by the
+   *  kernel's ip= with this address/gateway/DNS: exercises IP autoconfig and the resolver link. */
+  isolatedNic?: { ip: string; gw: string; mask: string; dns: string };
 }
 
 export class GuestVm {
@@ -50,6 +53,7 @@ export class GuestVm {
     const cmdline = [
       'console=ttyS0 reboot=k panic=-1 root=/dev/vda ro rootfstype=ext4 init=/opt/romulus/init',
       `romulus.id=${o.id} romulus.time=${Date.now()}${o.withDisk === false ? '' : ' romulus.disk=/dev/vdb'} romulus.channel=virtio`,
+      o.isolatedNic ? `ip=${o.isolatedNic.ip}::${o.isolatedNic.gw}:${o.isolatedNic.mask}:${o.id}:eth0:off:${o.isolatedNic.dns}` : '',
       o.extraCmdline ?? '',
     ].join(' ').trim();
     const args = [
@@ -64,6 +68,7 @@ export class GuestVm {
       '-serial', 'stdio',
       '-drive', `id=root,file=${o.rootfs},format=raw,if=none,readonly=on`, '-device', 'virtio-blk-device,drive=root',
       ...(o.withDisk === false ? [] : ['-drive', `id=disk,file=${this.disk},format=raw,if=none`, '-device', 'virtio-blk-device,drive=disk']),
+      ...(o.isolatedNic ? ['-netdev', 'hubport,id=n0,hubid=0', '-device', 'virtio-net-device,netdev=n0'] : []),
       '-device', 'virtio-serial-device',
       '-chardev', `socket,id=agent,path=${this.sock},server=on,wait=off`,
       '-device', `virtserialport,chardev=agent,name=${GUEST_CHANNEL_NAME}`,

@@ -202,6 +202,23 @@ static void loopback_up(void) {
   close(s);
 }
 
+/* DNS: the node may pass resolvers in ip= (…:off:<dns0>:<dns1>); the kernel lists them in /proc/net/pnp in
+ * resolv.conf format. Images ship an empty /etc/resolv.conf (the build host's must not leak in), so point
+ * it there when the kernel has resolvers and the image did not bring its own. */
+static void link_resolv_conf(void) {
+  char buf[512];
+  int fd = open("/proc/net/pnp", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  buf[n > 0 ? n : 0] = 0;
+  if (!strstr(buf, "nameserver")) return;
+  struct stat st;
+  if (lstat("/etc/resolv.conf", &st) == 0 && !(S_ISREG(st.st_mode) && st.st_size == 0)) return;
+  unlink("/etc/resolv.conf");
+  if (symlink("/proc/net/pnp", "/etc/resolv.conf") != 0) say("resolv.conf: %s", strerror(errno));
+}
+
 /* The kernel's ip= sets the hostname; fall back to the VM id so it is never "(none)". */
 static void set_hostname(void) {
   struct utsname u;
@@ -348,6 +365,7 @@ int main(int argc, char **argv) {
   tune_readahead();
   loopback_up();
   set_hostname();
+  link_resolv_conf();
 
   int sfd = signalfd(-1, &all, SFD_CLOEXEC);
   pid_t agent = start_agent(&original);

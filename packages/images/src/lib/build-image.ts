@@ -20,7 +20,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, chownSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { cacheDir, imagesDir, type ImageManifest } from '@romulus/shared';
-import { assertNothingMounted, ChrootSession } from './chroot.ts';
+import { assertNothingMounted, ChrootSession, cleanStaleWorkDirs } from './chroot.ts';
 import { debootstrapTarball } from './debootstrap.ts';
 import { hashFile, hashParts } from './hash.ts';
 import { withLock } from './lock.ts';
@@ -80,6 +80,7 @@ export async function buildImage(recipe: ImageRecipe, opts: { force?: boolean } 
     }
     const started = Date.now();
     stage(label, `building ${hash}`);
+    await cleanStaleWorkDirs(workRoot);
     const deb = await debootstrapTarball(recipeSuite(recipe), recipeDebs(recipe));
     const work = path.join(workRoot, `${recipe.name}-${process.pid}`);
     const root = path.join(work, 'root');

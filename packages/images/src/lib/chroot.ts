@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from './run.ts';
 
@@ -82,12 +82,49 @@ const BUILD_CA = '/run/romulus-build-ca.crt';
 
 /** Throws if anything is mounted at or below dir (so an rm -rf cannot reach into a mount). */
 export function assertNothingMounted(dir: string): void {
+  const inside = mountsUnder(dir);
+  if (inside.length) throw new Error(`still mounted under ${path.resolve(dir)}: ${inside.join(', ')}`);
+}
+
+/**
+ * Work trees of builds that died (killed mid-build: their finally never ran) are named <image>-<pid>:
+ * unmount whatever they left mounted, deepest first, then remove them.
+ */
+export async function cleanStaleWorkDirs(workRoot: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = readdirSync(workRoot);
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    const m = /-(\d+)$/.exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    const dir = path.join(workRoot, name);
+    for (const mnt of mountsUnder(dir).sort((a, b) => b.length - a.length)) {
+      await run('umount', ['-l', mnt]).catch(() => {});
+    }
+    assertNothingMounted(dir);
+    rmSync(dir, { recursive: true, force: true });
+    console.log(`[build] removed the work tree of a dead build: ${dir}`);
+  }
+}
+
+function mountsUnder(dir: string): string[] {
   const abs = path.resolve(dir);
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+  return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4])
     .filter((m): m is string => !!m)
-    .map((m) => m.replace(/\\040/g, ' '));
-  const inside = mounts.filter((m) => m === abs || m.startsWith(abs + '/'));
-  if (inside.length) throw new Error(`still mounted under ${abs}: ${inside.join(', ')}`);
+    .map((m) => m.replace(/\\040/g, ' '))
+    .filter((m) => m === abs || m.startsWith(abs + '/'));
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
