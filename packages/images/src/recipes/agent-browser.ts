@@ -1,5 +1,5 @@
 import type { ImageRecipe } from '../lib/recipe.ts';
-import { CREATE_AGENT_USER, OPENCLAW_VERSION, PLAYWRIGHT_CORE_VERSION, agentFiles, filePath } from './agent-common.ts';
+import { CREATE_AGENT_USER, PATCH_OPENCLAW_STARTUP_TIMEOUT, OPENCLAW_VERSION, PLAYWRIGHT_CORE_VERSION, agentFiles, filePath } from './agent-common.ts';
 import { agentCoding } from './agent-coding.ts';
 
 /**
@@ -21,7 +21,7 @@ export const agentBrowser: ImageRecipe = {
     ...agentFiles('openclaw-browser.json'),
     { path: '/usr/local/bin/romulus-browser-title', from: filePath('browser-title.mjs'), mode: 0o755 },
   ],
-  customize: [...CREATE_AGENT_USER],
+  customize: [...CREATE_AGENT_USER, PATCH_OPENCLAW_STARTUP_TIMEOUT],
   manifest: {
     ...agentCoding.manifest,
     minMemoryMib: 2048,

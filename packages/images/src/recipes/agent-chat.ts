@@ -1,5 +1,5 @@
 import type { ImageRecipe } from '../lib/recipe.ts';
-import { AGENT_DEBS, CREATE_AGENT_USER, OPENCLAW_COMMAND, OPENCLAW_ENV, OPENCLAW_EXPECTED_ENV, OPENCLAW_PORT, OPENCLAW_VERSION, WORKSPACE, agentFiles } from './agent-common.ts';
+import { AGENT_DEBS, CREATE_AGENT_USER, PATCH_OPENCLAW_STARTUP_TIMEOUT, OPENCLAW_COMMAND, OPENCLAW_ENV, OPENCLAW_EXPECTED_ENV, OPENCLAW_PORT, OPENCLAW_VERSION, WORKSPACE, agentFiles } from './agent-common.ts';
 
 /**
  * agent-chat: the OpenClaw gateway (pinned) on the image's Node 24, listening on the VM's interface with
@@ -13,7 +13,7 @@ export const agentChat: ImageRecipe = {
   debs: [...AGENT_DEBS],
   npmGlobal: [`openclaw@${OPENCLAW_VERSION}`],
   files: agentFiles('openclaw-chat.json'),
-  customize: [...CREATE_AGENT_USER],
+  customize: [...CREATE_AGENT_USER, PATCH_OPENCLAW_STARTUP_TIMEOUT],
   manifest: {
     minVcpus: 1,
     minMemoryMib: 1024,

@@ -27,6 +27,20 @@ export const CREATE_AGENT_USER = [
   `mkdir -p ${WORKSPACE} ${AGENT_HOME}/.openclaw && chown -R agent:agent ${AGENT_HOME} && chmod 0750 ${AGENT_HOME}`,
 ];
 
+/**
+ * OpenClaw 2026.9.6 gives its state-lease heartbeat worker a hard-coded 5 s to start (not configurable).
+ * Under TCG (no usable KVM: 15-20x slower CPU) a new worker isolate takes longer, and the gateway exits
+ * with "state lease heartbeat did not become ready (... timeoutMs=5000 ...)" (seen in e2e/images). The
+ * pinned release is patched to 120 s; the lease itself lasts minutes, so nothing else changes. The step
+ * fails the build if the constant is not found exactly as expected (a new release must be re-checked).
+ */
+export const PATCH_OPENCLAW_STARTUP_TIMEOUT = [
+  'f=$(ls /usr/local/lib/node_modules/openclaw/dist/openclaw-state-lease-heartbeat-shared-*.mjs)',
+  "grep -q 'LEASE_HEARTBEAT_START_TIMEOUT_MS = 5e3;' \"$f\"",
+  "sed -i 's/LEASE_HEARTBEAT_START_TIMEOUT_MS = 5e3;/LEASE_HEARTBEAT_START_TIMEOUT_MS = 12e4;/' \"$f\"",
+  "grep -q 'LEASE_HEARTBEAT_START_TIMEOUT_MS = 12e4;' \"$f\"",
+].join('\n');
+
 export function agentFiles(openclawConfig: string): RecipeFile[] {
   return [
     { path: '/opt/agent/bin/romulus-agent-start', from: filePath('romulus-agent-start.sh'), mode: 0o755 },
