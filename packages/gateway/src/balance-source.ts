@@ -9,6 +9,7 @@ export function createBalanceSource(cfg: GatewayConfig): BalanceSource {
     ttlMs: cfg.chain.ttlMs,
     insufficientTtlMs: cfg.chain.insufficientTtlMs,
     maxStaleMs: cfg.chain.maxStaleMs,
+    insufficientBelowWhole: Math.min(...Object.values(cfg.tiers).map((t) => t.min)),
   });
   return { lookup: (owner) => cache.get(owner) };
 }
