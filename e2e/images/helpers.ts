@@ -46,7 +46,7 @@ export interface GuestMemory {
 export async function guestMemory(stack: Stack, id: string): Promise<GuestMemory> {
   const script =
     'cat /proc/meminfo; echo ---; for p in /proc/[0-9]*; do n=$(tr "\\0" " " < $p/cmdline 2>/dev/null | cut -c1-80); ' +
-    'r=$(sed -n "s/^VmRSS: *\\([0-9]*\\) kB/\\1/p" $p/status 2>/dev/null); [ -n "$r" ] && echo "$r $n"; done';
+    'r=$(sed -n "s/^VmRSS:[[:space:]]*\\([0-9]*\\) kB/\\1/p" $p/status 2>/dev/null); [ -n "$r" ] && echo "$r $n"; done; true';
   const r = await vmExec(stack, id, ['sh', '-c', script]);
   const [meminfo, procs] = r.stdout.split('---\n');
   const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(meminfo)?.[1] ?? NaN);
