@@ -26,9 +26,11 @@ function findTests(dir: string): string[] {
 const suites: { name: string; files: string[] }[] = [];
 suites.push({ name: 'unit', files: findTests(path.join(root, 'packages')) });
 const e2eRoot = path.join(root, 'e2e');
+/** Folders under e2e/ that are libraries for the suites, not suites (every other folder must hold tests). */
+const E2E_SUPPORT_DIRS = new Set(['harness']);
 for (const name of readdirSync(e2eRoot).sort()) {
   const dir = path.join(e2eRoot, name);
-  if (statSync(dir).isDirectory()) suites.push({ name: `e2e/${name}`, files: findTests(dir) });
+  if (statSync(dir).isDirectory() && !E2E_SUPPORT_DIRS.has(name)) suites.push({ name: `e2e/${name}`, files: findTests(dir) });
 }
 
 const wanted = process.argv.slice(2);
