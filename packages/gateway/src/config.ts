@@ -68,8 +68,10 @@ export const GatewayConfigSchema = z
       .object({
         /** Also forward `Authorization: Bearer <token>` to the agent (for agents that check the token themselves). */
         passTokenToAgent: z.boolean().default(false),
+        /** Add X-Forwarded-For/-Proto/-Host for the agent (client-supplied ones are always dropped). */
+        forwardedHeaders: z.boolean().default(false),
       })
-      .default({ passTokenToAgent: false }),
+      .default({ passTokenToAgent: false, forwardedHeaders: false }),
     logLevel: z.string().default('info'),
   })
   .strict();

@@ -168,12 +168,19 @@ describe('gateway API (fake node, fake chain, real SQLite and signatures)', () =
     assert.equal((await request(`${gw.url}/x`, { host: `ffffffffffff-ffffffffffff.localhost`, headers: { authorization: `Bearer ${token}` } })).status, 401);
     assert.equal(upstreamSeen.length, before, 'refused requests never reach the agent');
 
-    const ok = await request(`${gw.url}/hello?a=1`, { host, headers: { authorization: `Bearer ${token}`, cookie: 'theirs=1' } });
+    const ok = await request(`${gw.url}/hello?a=1`, {
+      host,
+      headers: { authorization: `Bearer ${token}`, cookie: 'theirs=1', 'x-forwarded-for': '203.0.113.7', forwarded: 'for=203.0.113.7' },
+    });
     assert.equal(ok.status, 200);
     assert.equal(ok.body, 'agent says hi to /hello?a=1');
     const seen = upstreamSeen.at(-1)!;
     assert.equal(seen.headers.authorization, undefined, 'token header stripped');
     assert.equal(seen.headers.cookie, 'theirs=1');
+    // No forwarding headers by default (OpenClaw refuses forwarded requests from an untrusted proxy), and the
+    // client's own are dropped rather than passed on as if the ingress vouched for them.
+    assert.equal(seen.headers['x-forwarded-for'], undefined, 'client X-Forwarded-For dropped, none added');
+    assert.equal(seen.headers.forwarded, undefined);
 
     const viaQuery = await request(`${gw.url}/page?romulus_token=${encodeURIComponent(token)}&b=2`, { host });
     assert.equal(viaQuery.status, 302);

@@ -51,7 +51,7 @@ export async function startGateway(input: GatewayConfigInput | GatewayConfig, ov
   const agents = new AgentService(cfg, store, node, balances, log, metrics, () => cfg.publicPort ?? listenPort, over.now);
   const verifier = new SignatureVerifier({ windowMs: cfg.auth.windowMs, claim: (sig, ttl) => store.claimSignature(sig, ttl), now: over.now });
   const auth = new RequestAuth(verifier, new TokenBuckets(cfg.limits.perWallet.burst, cfg.limits.perWallet.perSec), metrics);
-  const ingress = new Ingress({ domain: cfg.domain, secureCookie: cfg.publicScheme === 'https', passTokenToAgent: cfg.ingress.passTokenToAgent }, store, log, metrics);
+  const ingress = new Ingress({ domain: cfg.domain, secureCookie: cfg.publicScheme === 'https', passTokenToAgent: cfg.ingress.passTokenToAgent, forwardedHeaders: cfg.ingress.forwardedHeaders }, store, log, metrics);
   const app = await buildApp({ cfg, store, node, agents, auth, ingress, metrics, log });
   const reconciler = new Reconciler(cfg, store, node, agents, log, metrics, over.now);
 

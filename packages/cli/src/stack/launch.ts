@@ -66,6 +66,8 @@ export async function startStack(opts: StackOptions, logs: StackLogs): Promise<R
         node: { url: node.url, token: nodeToken, id: opts.nodeId },
         store: { kind: 'sqlite', path: dirs.sqlite },
         chain: { rpcUrl: chain.url, mint: chain.mint },
+        // The agent images' OpenClaw checks the same access token itself (it is its gateway token).
+        ingress: { passTokenToAgent: true, forwardedHeaders: false },
         logLevel: opts.logLevel,
       },
       { log: logs.forService('gateway') },

@@ -17,17 +17,20 @@ type Verdict = { ok: true; agent: AgentRecord; target: string } | { ok: false; s
  * operator asks for it to be passed on). Everything else is answered here with the error envelope.
  */
 export class Ingress {
-  private readonly proxy = createProxyServer({ ws: true, xfwd: true, proxyTimeout: 300_000 });
+  private readonly proxy: ReturnType<typeof createProxyServer>;
   private readonly suffix: string;
   /** Upgraded (WebSocket) sockets, client and upstream: the HTTP server does not track them, so close() ends them itself. */
   private readonly upgraded = new Set<Duplex>();
 
   constructor(
-    private readonly opts: { domain: string; secureCookie: boolean; passTokenToAgent: boolean },
+    private readonly opts: { domain: string; secureCookie: boolean; passTokenToAgent: boolean; forwardedHeaders: boolean },
     private readonly store: Store,
     private readonly log: Logger,
     private readonly metrics: GatewayMetrics,
   ) {
+    // X-Forwarded-* only when the operator asks: agents that honour them (OpenClaw) refuse forwarded requests
+    // from a proxy they were not told to trust, and the ingress is the agent's auth boundary anyway.
+    this.proxy = createProxyServer({ ws: true, xfwd: opts.forwardedHeaders, proxyTimeout: 300_000 });
     this.suffix = `.${opts.domain.toLowerCase()}`;
     // Pair each upgraded client socket with its upstream socket: when the client goes, the upstream goes
     // too (http-proxy only half-closes it, and a VM that died never answers the FIN, leaving it open forever).
@@ -40,7 +43,7 @@ export class Ingress {
     });
     this.proxy.on('error', (err, _req, resOrSocket) => {
       this.metrics.ingress.inc({ result: 'upstream_error' });
-      this.log.warn({ err: err.message }, 'agent upstream error');
+      this.log.warn({ err: (err as Error).message }, 'agent upstream error');
       if (resOrSocket && 'writeHead' in resOrSocket && typeof resOrSocket.writeHead === 'function') {
         const res = resOrSocket as ServerResponse;
         if (!res.headersSent) sendJson(res, 502, errorBody('AGENT_UNREACHABLE', 'the agent did not answer'));
@@ -133,9 +136,10 @@ export class Ingress {
     return { ok: true, agent, target: `http://${agent.target.host}:${agent.target.port}` };
   }
 
-  /** Removes our credentials from what the agent receives. */
+  /** Removes our credentials, and any forwarding headers the client made up, from what the agent receives. */
   private strip(req: IncomingMessage, token: string): void {
     req.url = urlWithoutToken(req.url ?? '/');
+    for (const name of Object.keys(req.headers)) if (isForwardingHeader(name)) delete req.headers[name];
     const cookies = cookiesWithoutToken(req.headers.cookie);
     if (cookies) req.headers.cookie = cookies;
     else delete req.headers.cookie;
@@ -145,13 +149,18 @@ export class Ingress {
     const raw: string[] = [];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       const name = req.rawHeaders[i].toLowerCase();
-      if (name === 'authorization' || name === 'cookie') continue;
+      if (name === 'authorization' || name === 'cookie' || isForwardingHeader(name)) continue;
       raw.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
     }
     if (req.headers.cookie) raw.push('cookie', req.headers.cookie);
     if (req.headers.authorization) raw.push('authorization', req.headers.authorization);
     req.rawHeaders.splice(0, req.rawHeaders.length, ...raw);
   }
+}
+
+/** Client-supplied proxy headers: never passed on as if the ingress had vouched for them. */
+function isForwardingHeader(lowerName: string): boolean {
+  return lowerName === 'forwarded' || lowerName === 'x-real-ip' || lowerName.startsWith('x-forwarded-');
 }
 
 function tokenMatches(token: string, expectedHex: string): boolean {

@@ -34,26 +34,14 @@ setup_zram() {
   say "zram swap on: $((size_kib / 1024)) MiB (RAM $((mem_kib / 1024)) MiB)"
 }
 
-# The Romulus ingress reaches the VM from the host's end of the VM's link (the default gateway) and adds
-# X-Forwarded-For; OpenClaw refuses forwarded requests from proxies it does not trust. Trust exactly that
-# address (known only at boot) in OpenClaw's config.
-trust_ingress() {
-  gw=$(ip -4 route show default 2>/dev/null | sed -n 's/^default via \([0-9.]*\).*/\1/p' | head -n 1)
-  [ -n "$gw" ] || { say "no default route: not setting gateway.trustedProxies"; return 0; }
-  cfg="$AGENT_HOME/.openclaw/openclaw.json"
-  ROMULUS_TRUSTED_PROXY="$gw" node -e '
-    const fs = require("fs");
-    const f = process.argv[1];
-    const c = JSON.parse(fs.readFileSync(f, "utf8"));
-    c.gateway = { ...(c.gateway || {}), trustedProxies: [process.env.ROMULUS_TRUSTED_PROXY] };
-    fs.writeFileSync(f, JSON.stringify(c, null, 2) + "\n");
-  ' "$cfg"
-  chown "$AGENT_USER:$AGENT_USER" "$cfg"
-}
+# The Romulus ingress is this agent's auth boundary: it checks the access token, strips any client-made
+# X-Forwarded-* and adds none, so OpenClaw sees plain requests from the host's end of the VM link and checks
+# its own token. Do not set gateway.trustedProxies: OpenClaw then demands forwarded client attribution from
+# that address and refuses every request without it (403 proxy_attribution_required), and loopback clients
+# of the local stack even with it.
 
 if [ "$(id -u)" = 0 ]; then
   setup_zram || say "zram setup failed; continuing without compressed swap"
-  trust_ingress || say "could not set gateway.trustedProxies"
   mkdir -p "$AGENT_HOME/workspace"
   chown "$AGENT_USER:$AGENT_USER" "$AGENT_HOME" "$AGENT_HOME/workspace"
 fi
