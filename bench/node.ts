@@ -15,8 +15,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { imagesDir, kernelPath, type Vm } from '@romulus/shared';
 import { startNode, type RunningNode } from '../packages/hypercore/src/index.ts';
-import { nftTableFor, tapPrefixFor } from '../packages/hypercore/src/network/names.ts';
-import { imagesPresent, pickFreeSubnet, sweepHost, uniqueSuffix } from '../e2e/node/host-net.ts';
+import { imagesMissing, pickFreeSubnet, sweepLeftovers, uniqueSuffix } from '../e2e/harness/host-net.ts';
 
 const SEQ = Number(process.env.BENCH_SEQ ?? 10);
 const PAR = Number(process.env.BENCH_PAR ?? 10);
@@ -48,7 +47,7 @@ function vmmMemory(pid: number, guestMib: number): { pssKib: number; guestPssKib
 }
 
 async function main(): Promise<void> {
-  const missing = imagesPresent(imagesDir(), kernelPath());
+  const missing = imagesMissing(imagesDir(), kernelPath());
   if (missing) throw new Error(missing);
   const suffix = uniqueSuffix();
   const nodeId = `bench-${suffix}`;
@@ -57,7 +56,7 @@ async function main(): Promise<void> {
   const stateDir = path.join(root, 'state');
   const token = randomBytes(24).toString('hex');
   let node: RunningNode | undefined;
-  const sweep = () => sweepHost({ stateDir, table: nftTableFor(nodeId), tapPrefix: tapPrefixFor(nodeId), bridge });
+  const sweep = () => sweepLeftovers({ marker: stateDir, bridge, nodeId });
   process.on('SIGINT', () => {
     sweep();
     process.exit(130);

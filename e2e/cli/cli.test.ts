@@ -16,8 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { imagesDir, kernelPath } from '@romulus/shared';
 import { agentFetch } from '@romulus/sdk';
-import { pickTestNetwork, sweepLeftovers } from '../harness/host-net.ts';
-import { linkExists, nftTables, pidsMentioning, tapPrefixOf } from './host-net.ts';
+import { linkExists, nftTables, pickTestNetwork, pidsMentioning, sweepLeftovers, tapPrefixOf } from '../harness/host-net.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '..', '..');

@@ -19,15 +19,15 @@ import { startNode, type RunningNode } from '../../packages/hypercore/src/index.
 import type { NodeConfigInput } from '../../packages/hypercore/src/config.ts';
 import { nftTableFor, tapPrefixFor } from '../../packages/hypercore/src/network/names.ts';
 import {
-  imagesPresent,
+  imagesMissing,
   linkExists,
   linksWithPrefix,
   nftSetElements,
   pickFreeSubnet,
-  processesMentioning,
-  sweepHost,
+  pidsMentioning,
+  sweepLeftovers,
   uniqueSuffix,
-} from './host-net.ts';
+} from '../harness/host-net.ts';
 
 const BOOT_MS = 240_000;
 const GUEST_NODE = '/opt/romulus/node/bin/node';
@@ -100,7 +100,7 @@ describe('hypercore node with real microVMs', { timeout: 30 * 60_000 }, () => {
   const vmmPid = (id: string) => node!.manager.vms.get(id)?.rec.vmm?.pid;
 
   before(async () => {
-    const missing = imagesPresent(defaultImagesDir(), defaultKernel());
+    const missing = imagesMissing(defaultImagesDir(), defaultKernel());
     if (missing) throw new Error(missing);
     subnet = pickFreeSubnet();
     config = {
@@ -122,7 +122,7 @@ describe('hypercore node with real microVMs', { timeout: 30 * 60_000 }, () => {
         await node.close({ cleanupNetwork: true });
       }
     } finally {
-      sweepHost({ stateDir, table, tapPrefix, bridge });
+      sweepLeftovers({ marker: stateDir, bridge, nodeId });
       rmSync(root, { recursive: true, force: true });
     }
   });
@@ -157,7 +157,7 @@ describe('hypercore node with real microVMs', { timeout: 30 * 60_000 }, () => {
     }
     assert.deepEqual(readdirSync(path.join(stateDir, 'vms')), []);
     assert.deepEqual(linksWithPrefix(tapPrefix), []);
-    assert.deepEqual(processesMentioning(stateDir), []);
+    assert.deepEqual(pidsMentioning(stateDir), []);
     assert.equal((await api('GET', '/v1/vms')).body.vms.length, 0);
   });
 
@@ -296,7 +296,7 @@ describe('hypercore node with real microVMs', { timeout: 30 * 60_000 }, () => {
     assert.equal(c.memoryMib.allocated, 0);
     for (const id of ['vm-a', 'vm-b']) assert.deepEqual((await api('DELETE', `/v1/vms/${id}`)).body, { success: true });
     assert.deepEqual(readdirSync(path.join(stateDir, 'vms')), []);
-    assert.deepEqual(processesMentioning(stateDir), []);
+    assert.deepEqual(pidsMentioning(stateDir), []);
     assert.ok(!existsSync(path.join(stateDir, 'vms/vm-a')));
   });
 });
