@@ -5,10 +5,10 @@ import path from 'node:path';
 import { CMDLINE, createLogger, GUEST_TCP_PORT, type Logger } from '@romulus/shared';
 import { detectCgroups, VmCgroup, vmmOverheadMib, type CgroupLayout } from './cgroups.ts';
 import { ConsoleLogCapper } from './console-log.ts';
-import { KeyedLock } from './keyed-lock.ts';
+import { DetachedVmmDriver } from './detached-vmm.ts';
 import { fcCall, fcRequest } from './firecracker-api.ts';
-import { readLaunchRecord, writeLaunchRecord } from './launch-record.ts';
-import { isProcessAlive, killAndWait, sleep, waitForExit } from './proc.ts';
+import { writeLaunchRecord } from './launch-record.ts';
+import { isProcessAlive, killAndWait, sleep } from './proc.ts';
 import { classifyProbeOutput, fileSha256, PROBE_KVM_BROKEN, PROBE_OK } from './probe.ts';
 import { spawnDetached, tailFile } from './spawn.ts';
 import type { RunningVm, VmLaunchSpec, VmmDriver, VmmProbeResult } from './types.ts';
@@ -62,15 +62,15 @@ const probeMemo = new Map<string, VmmProbeResult>();
  * itself unusable. The guest channel is TCP to the VM's IP (no vsock from Node in the guest), keyed
  * by `romulus.chkey` which travels in the boot args over the API socket, never in argv.
  */
-export class FirecrackerDriver implements VmmDriver {
+export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
   readonly name = 'firecracker' as const;
   private readonly binary: string;
-  private readonly log: Logger;
+  protected readonly log: Logger;
   private readonly cgroupLayout: CgroupLayout | null;
-  private readonly capper: ConsoleLogCapper;
-  private readonly perStateDir = new KeyedLock();
+  protected readonly capper: ConsoleLogCapper;
 
   constructor(private readonly o: FirecrackerDriverOptions = {}) {
+    super();
     this.binary = o.firecrackerBinary ?? 'firecracker';
     this.log = o.log ?? createLogger('vmm-firecracker');
     this.cgroupLayout = o.cgroups === false ? null : detectCgroups(o.cgroupRoot ?? '/sys/fs/cgroup');
@@ -151,7 +151,7 @@ export class FirecrackerDriver implements VmmDriver {
     }
   }
 
-  private cgroupFor(id: string): VmCgroup | null {
+  protected cgroupFor(id: string): VmCgroup | null {
     return this.cgroupLayout ? new VmCgroup(this.cgroupLayout, this.o.cgroupParent ?? 'romulus', id) : null;
   }
 
@@ -316,68 +316,18 @@ export class FirecrackerDriver implements VmmDriver {
     return this.finishStart(spec, s, channel);
   }
 
-  async adopt(stateDir: string): Promise<RunningVm | null> {
-    // A start in progress in this process is not a crashed one: leave its VMM alone.
-    if (this.perStateDir.busy(stateDir)) return null;
-    return this.adoptRecord(stateDir);
-  }
-
-  private async adoptRecord(stateDir: string): Promise<RunningVm | null> {
-    const rec = readLaunchRecord(stateDir);
-    if (!rec || rec.driver !== 'firecracker') return null;
-    if (rec.phase === 'spawned' && isProcessAlive(rec.vm.pid, rec.vm.pidStartTime)) {
-      this.log.warn({ stateDir, pid: rec.vm.pid }, 'killing a VMM whose start never completed');
-      await killAndWait(rec.vm.pid, rec.vm.pidStartTime);
-    }
-    if (!isProcessAlive(rec.vm.pid, rec.vm.pidStartTime)) {
-      await this.release(stateDir, rec.cgroup ? this.cgroupFor(rec.cgroup) : null);
-      return null;
-    }
-    this.capper.track(rec.vm.consoleLogPath);
-    const vm = rec.vm;
+  protected completeAdopted(vm: RunningVm): RunningVm {
+    // The channel key is never written to disk: the manager derives it again (channelKeyFor).
     if (vm.channel.kind === 'tcp') vm.channel = { ...vm.channel, key: this.o.channelKeyFor?.(vm.id) ?? '' };
     return vm;
   }
 
-  isAlive(vm: RunningVm): boolean {
-    return isProcessAlive(vm.pid, vm.pidStartTime);
+  protected runtimeFiles(stateDir: string): string[] {
+    return [firecrackerPaths(stateDir).apiSocket];
   }
 
-  async stop(vm: RunningVm, timeoutMs: number): Promise<void> {
-    if (this.isAlive(vm)) {
-      let sent = false;
-      try {
-        // The guest sees ctrl-alt-del on its i8042 and reboots; Firecracker exits on the guest's reset.
-        await fcCall(firecrackerPaths(this.stateDirOf(vm)).apiSocket, 'PUT', '/actions', { action_type: 'SendCtrlAltDel' });
-        sent = true;
-      } catch (e) {
-        this.log.warn({ id: vm.id, err: (e as Error).message }, 'SendCtrlAltDel failed; killing');
-      }
-      if (sent && !(await waitForExit(vm.pid, vm.pidStartTime, timeoutMs))) {
-        this.log.warn({ id: vm.id, pid: vm.pid }, 'VMM did not exit after ctrl-alt-del; SIGKILL');
-      }
-    }
-    await this.kill(vm);
-  }
-
-  async kill(vm: RunningVm): Promise<void> {
-    if (!(await killAndWait(vm.pid, vm.pidStartTime))) throw new Error(`VMM pid ${vm.pid} survived SIGKILL`);
-    const stateDir = this.stateDirOf(vm);
-    const rec = readLaunchRecord(stateDir);
-    await this.release(stateDir, this.cgroupFor(rec?.cgroup ?? vm.id));
-    this.capper.untrack(vm.consoleLogPath);
-  }
-
-  close(): void {
-    this.capper.close();
-  }
-
-  private stateDirOf(vm: RunningVm): string {
-    return path.dirname(vm.consoleLogPath);
-  }
-
-  private async release(stateDir: string, cg: VmCgroup | null): Promise<void> {
-    rmSync(firecrackerPaths(stateDir).apiSocket, { force: true });
-    await cg?.remove();
+  /** The guest sees ctrl-alt-del on its i8042 and reboots; Firecracker exits on the guest's reset. */
+  protected async requestExit(vm: RunningVm): Promise<void> {
+    await fcCall(firecrackerPaths(this.stateDirOf(vm)).apiSocket, 'PUT', '/actions', { action_type: 'SendCtrlAltDel' });
   }
 }

@@ -1,12 +1,12 @@
-import { chmodSync, constants, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, constants, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { cacheDir as defaultCacheDir, createLogger, type Accel, type Logger } from '@romulus/shared';
 import { detectCgroups, VmCgroup, vmmOverheadMib, type CgroupLayout } from './cgroups.ts';
 import { ConsoleLogCapper } from './console-log.ts';
-import { KeyedLock } from './keyed-lock.ts';
+import { DetachedVmmDriver } from './detached-vmm.ts';
 import { readLaunchRecord, writeLaunchRecord, type LaunchRecord } from './launch-record.ts';
-import { isProcessAlive, killAndWait, sleep, waitForExit } from './proc.ts';
+import { isProcessAlive, killAndWait, sleep } from './proc.ts';
 import { probeQemuAccel } from './probe.ts';
 import { buildQemuArgs, DEFAULT_TB_SIZE_MIB, qemuPaths } from './qemu-args.ts';
 import { QmpClient } from './qmp.ts';
@@ -36,15 +36,15 @@ export interface QemuDriverOptions {
  * The qemu adapter of the VMM port: QEMU's microvm machine, direct kernel boot, virtio-mmio devices,
  * the guest channel on a virtio-serial port behind a unix socket, QMP for liveness and stop.
  */
-export class QemuDriver implements VmmDriver {
+export class QemuDriver extends DetachedVmmDriver implements VmmDriver {
   readonly name = 'qemu' as const;
   private readonly binary: string;
-  private readonly log: Logger;
+  protected readonly log: Logger;
   private readonly cgroupLayout: CgroupLayout | null;
-  private readonly capper: ConsoleLogCapper;
-  private readonly perStateDir = new KeyedLock();
+  protected readonly capper: ConsoleLogCapper;
 
   constructor(private readonly o: QemuDriverOptions = {}) {
+    super();
     this.binary = o.qemuBinary ?? 'qemu-system-x86_64';
     this.log = o.log ?? createLogger('vmm-qemu');
     this.cgroupLayout = o.cgroups === false ? null : detectCgroups(o.cgroupRoot ?? '/sys/fs/cgroup');
@@ -76,7 +76,7 @@ export class QemuDriver implements VmmDriver {
     return { usable: r.usable, accel: r.accel, vmmVersion: r.vmmVersion, ...(r.reason ? { reason: r.reason } : {}) };
   }
 
-  private cgroupFor(id: string): VmCgroup | null {
+  protected cgroupFor(id: string): VmCgroup | null {
     return this.cgroupLayout ? new VmCgroup(this.cgroupLayout, this.o.cgroupParent ?? 'romulus', id) : null;
   }
 
@@ -211,80 +211,19 @@ export class QemuDriver implements VmmDriver {
     });
   }
 
-  async adopt(stateDir: string): Promise<RunningVm | null> {
-    // A start in progress in this process is not a crashed one: leave its VMM alone.
-    if (this.perStateDir.busy(stateDir)) return null;
-    return this.adoptRecord(stateDir);
-  }
-
-  private async adoptRecord(stateDir: string): Promise<RunningVm | null> {
-    const rec = readLaunchRecord(stateDir);
-    if (!rec || rec.driver !== 'qemu') return null;
-    if (rec.phase === 'spawned' && isProcessAlive(rec.vm.pid, rec.vm.pidStartTime)) {
-      // Started by a daemon that died before the VM was up: never adopt a half-started VM.
-      this.log.warn({ stateDir, pid: rec.vm.pid }, 'killing a VMM whose start never completed');
-      await killAndWait(rec.vm.pid, rec.vm.pidStartTime);
-    }
-    if (!isProcessAlive(rec.vm.pid, rec.vm.pidStartTime)) {
-      // Its VMM is gone: release what it left (sockets, cgroup) so nothing outlives it.
-      await this.release(stateDir, rec.cgroup ? this.cgroupFor(rec.cgroup) : null);
-      return null;
-    }
-    this.capper.track(rec.vm.consoleLogPath);
-    return rec.vm;
-  }
-
-  isAlive(vm: RunningVm): boolean {
-    return isProcessAlive(vm.pid, vm.pidStartTime);
-  }
-
-  async stop(vm: RunningVm, timeoutMs: number): Promise<void> {
-    if (this.isAlive(vm)) {
-      let resetSent = false;
-      try {
-        // microvm with acpi=off has no power button; with -no-reboot a reset makes QEMU exit.
-        const qmp = await QmpClient.connect(qemuPaths(this.stateDirOf(vm)).qmpSocket, Math.min(timeoutMs, 5000));
-        try {
-          await qmp.execute('system_reset');
-          resetSent = true;
-        } finally {
-          qmp.close();
-        }
-      } catch (e) {
-        this.log.warn({ id: vm.id, err: (e as Error).message }, 'QMP reset failed on stop; killing');
-      }
-      if (resetSent && !(await waitForExit(vm.pid, vm.pidStartTime, timeoutMs))) {
-        this.log.warn({ id: vm.id, pid: vm.pid }, 'VMM did not exit after reset; SIGKILL');
-      }
-    }
-    await this.kill(vm);
-  }
-
-  async kill(vm: RunningVm): Promise<void> {
-    if (!(await killAndWait(vm.pid, vm.pidStartTime))) throw new Error(`VMM pid ${vm.pid} survived SIGKILL`);
-    const stateDir = this.stateDirOf(vm);
-    const rec = readLaunchRecord(stateDir);
-    await this.release(stateDir, rec?.cgroup ? this.cgroupFor(rec.cgroup) : this.cgroupFor(vm.id));
-    this.capper.untrack(vm.consoleLogPath);
-  }
-
-  close(): void {
-    this.capper.close();
-  }
-
-  /** The state dir is where the console log lives (the only path every RunningVm carries). */
-  private stateDirOf(vm: RunningVm): string {
-    return vm.consoleLogPath.slice(0, vm.consoleLogPath.lastIndexOf('/'));
-  }
-
-  private removeRuntimeFiles(stateDir: string): void {
+  protected runtimeFiles(stateDir: string): string[] {
     const p = qemuPaths(stateDir);
-    for (const f of [p.qmpSocket, p.agentSocket, p.pidFile]) rmSync(f, { force: true });
+    return [p.qmpSocket, p.agentSocket, p.pidFile];
   }
 
-  private async release(stateDir: string, cg: VmCgroup | null): Promise<void> {
-    this.removeRuntimeFiles(stateDir);
-    await cg?.remove();
+  /** microvm with acpi=off has no power button; with -no-reboot a guest reset makes QEMU exit. */
+  protected async requestExit(vm: RunningVm, timeoutMs: number): Promise<void> {
+    const qmp = await QmpClient.connect(qemuPaths(this.stateDirOf(vm)).qmpSocket, Math.min(timeoutMs, 5000));
+    try {
+      await qmp.execute('system_reset');
+    } finally {
+      qmp.close();
+    }
   }
 }
 
