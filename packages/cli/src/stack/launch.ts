@@ -24,6 +24,9 @@ export interface RunningStack {
  * Starts chain → node → gateway in this process and writes <data>/stack.json. If any step fails, what
  * already started is stopped again before the error propagates: nothing is left listening.
  */
+/** How long an agent may take to get ready before it counts as failed (see the node's channel timeouts). */
+const TCG_FRIENDLY_READY_MS = 20 * 60_000;
+
 export async function startStack(opts: StackOptions, logs: StackLogs): Promise<RunningStack> {
   const log = logs.forService('stack');
   const dirs = stackDirs(opts.dataDir);
@@ -49,6 +52,8 @@ export async function startStack(opts: StackOptions, logs: StackLogs): Promise<R
         kernelPath: opts.kernelPath,
         driver: 'qemu',
         network: { bridge: opts.bridge, subnet: opts.subnet },
+        // A development host often has no usable KVM; under TCG OpenClaw takes 5-9 min to get ready on 2 cores.
+        channel: { connectTimeoutMs: 30_000, helloTimeoutMs: 300_000, readyTimeoutMs: TCG_FRIENDLY_READY_MS, stopTimeoutMs: 20_000 },
         ...(opts.nodeOverrides ?? {}),
       },
       { log: logs.forService('node') },
@@ -68,6 +73,7 @@ export async function startStack(opts: StackOptions, logs: StackLogs): Promise<R
         chain: { rpcUrl: chain.url, mint: chain.mint },
         // The agent images' OpenClaw checks the same access token itself (it is its gateway token).
         ingress: { passTokenToAgent: true, forwardedHeaders: false },
+        lifecycle: { startTimeoutMs: TCG_FRIENDLY_READY_MS + 60_000 },
         logLevel: opts.logLevel,
       },
       { log: logs.forService('gateway') },
