@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import { DetachedVmmDriver } from './detached-vmm.ts';
 import { fcCall, fcRequest } from './firecracker-api.ts';
 import { writeLaunchRecord } from './launch-record.ts';
 import { isProcessAlive, killAndWait, sleep } from './proc.ts';
-import { classifyProbeOutput, fileSha256, PROBE_KVM_BROKEN, PROBE_OK } from './probe.ts';
+import { fileSha256, watchProbeBoot } from './probe.ts';
 import { spawnDetached, tailFile } from './spawn.ts';
 import type { RunningVm, VmLaunchSpec, VmmDriver, VmmProbeResult } from './types.ts';
 import { validateLaunchSpec } from './validate-spec.ts';
@@ -122,30 +122,7 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
       }),
     );
     try {
-      const child = spawn(this.binary, ['--no-api', '--config-file', config, '--id', 'romulus-probe'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let text = '';
-      return await new Promise((resolve) => {
-        let settled = false;
-        const finish = (exited: boolean, timedOut: boolean) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-          resolve(classifyProbeOutput(text, exited, timedOut));
-        };
-        const onData = (d: Buffer) => {
-          text = (text + d.toString('utf8')).slice(-200_000);
-          if (PROBE_OK.test(text) || PROBE_KVM_BROKEN.test(text)) finish(false, false);
-        };
-        child.stdout.on('data', onData);
-        child.stderr.on('data', onData);
-        child.on('error', (e) => {
-          text += `\n${e.message}`;
-          finish(true, false);
-        });
-        child.on('exit', () => setImmediate(() => finish(true, false)));
-        const timer = setTimeout(() => finish(false, true), this.o.probeTimeoutMs ?? 8000);
-      });
+      return await watchProbeBoot(this.binary, ['--no-api', '--config-file', config, '--id', 'romulus-probe'], this.o.probeTimeoutMs ?? 8000);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -75,7 +75,16 @@ async function probeBoot(o: ProbeOptions): Promise<{ ok: boolean; reason?: strin
     '-kernel', o.kernelPath, '-append', 'console=ttyS0 panic=-1 root=/dev/nonexistent',
     '-serial', 'stdio',
   ];
-  const child = spawn(o.qemuBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return watchProbeBoot(o.qemuBinary, args, o.timeoutMs);
+}
+
+/**
+ * Runs a VMM that boots the kernel without a root disk and watches its console and errors until the kernel
+ * proves it ran (it reaches the root mount and panics), the VMM reports broken KVM, exits, or time runs
+ * out; then classifies what it saw. Shared by the qemu and firecracker probes.
+ */
+export function watchProbeBoot(binary: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; reason?: string }> {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   return new Promise((resolve) => {
     let settled = false;
@@ -98,7 +107,7 @@ async function probeBoot(o: ProbeOptions): Promise<{ ok: boolean; reason?: strin
       finish(true, false);
     });
     child.on('exit', () => setImmediate(() => finish(true, false)));
-    const timer = setTimeout(() => finish(false, true), o.timeoutMs);
+    const timer = setTimeout(() => finish(false, true), timeoutMs);
   });
 }
 
