@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '@romulus/shared';
-import type { VmCgroup } from './cgroups.ts';
-import type { ConsoleLogCapper } from './console-log.ts';
+import { createLogger, type Logger } from '@romulus/shared';
+import { detectCgroups, VmCgroup, type CgroupLayout } from './cgroups.ts';
+import { ConsoleLogCapper } from './console-log.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { readLaunchRecord } from './launch-record.ts';
 import { isProcessAlive, killAndWait, waitForExit } from './proc.ts';
@@ -15,14 +15,36 @@ import type { RunningVm } from './types.ts';
  * down and kills on timeout, kill releases the runtime files and the VMM's cgroup. Subclasses say how to ask
  * their VMM for an exit and which runtime files it leaves.
  */
+/** Options every detached-VMM driver takes. */
+export interface DetachedVmmOptions {
+  /** Put each VMM in its own cgroup (default: yes when a cgroup v1/v2 layout is found). */
+  cgroups?: boolean;
+  cgroupRoot?: string;
+  cgroupParent?: string;
+  pidsMax?: number;
+  consoleLogMaxBytes?: number;
+  probeTimeoutMs?: number;
+  log?: Logger;
+}
+
 export abstract class DetachedVmmDriver {
   abstract readonly name: 'qemu' | 'firecracker';
-  protected abstract readonly log: Logger;
-  protected abstract readonly capper: ConsoleLogCapper;
+  protected readonly log: Logger;
+  protected readonly capper: ConsoleLogCapper;
+  private readonly cgroupLayout: CgroupLayout | null;
   /** Serialises start/restore/adopt per state dir within this process. */
   protected readonly perStateDir = new KeyedLock();
 
-  protected abstract cgroupFor(id: string): VmCgroup | null;
+  constructor(private readonly common: DetachedVmmOptions, logName: string) {
+    this.log = common.log ?? createLogger(logName);
+    this.cgroupLayout = common.cgroups === false ? null : detectCgroups(common.cgroupRoot ?? '/sys/fs/cgroup');
+    if (common.cgroups === true && !this.cgroupLayout) throw new Error('cgroups requested but no cgroup v1/v2 layout found');
+    this.capper = new ConsoleLogCapper(common.consoleLogMaxBytes ?? 1024 * 1024);
+  }
+
+  protected cgroupFor(id: string): VmCgroup | null {
+    return this.cgroupLayout ? new VmCgroup(this.cgroupLayout, this.common.cgroupParent ?? 'romulus', id) : null;
+  }
   /** Sockets and pid files the VMM leaves in its state dir. */
   protected abstract runtimeFiles(stateDir: string): string[];
   /** Ask the VMM to end the guest (QMP reset, ctrl-alt-del); throws when the request could not be sent. */

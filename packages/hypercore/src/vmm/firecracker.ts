@@ -2,10 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CMDLINE, createLogger, GUEST_TCP_PORT, type Logger } from '@romulus/shared';
-import { detectCgroups, VmCgroup, vmmOverheadMib, type CgroupLayout } from './cgroups.ts';
-import { ConsoleLogCapper } from './console-log.ts';
-import { DetachedVmmDriver } from './detached-vmm.ts';
+import { CMDLINE, GUEST_TCP_PORT } from '@romulus/shared';
+import { vmmOverheadMib } from './cgroups.ts';
+import { DetachedVmmDriver, type DetachedVmmOptions } from './detached-vmm.ts';
 import { fcCall, fcRequest } from './firecracker-api.ts';
 import { writeLaunchRecord } from './launch-record.ts';
 import { isProcessAlive, killAndWait, sleep } from './proc.ts';
@@ -14,23 +13,16 @@ import { spawnDetached, tailFile } from './spawn.ts';
 import type { RunningVm, VmLaunchSpec, VmmDriver, VmmProbeResult } from './types.ts';
 import { validateLaunchSpec } from './validate-spec.ts';
 
-export interface FirecrackerDriverOptions {
+export interface FirecrackerDriverOptions extends DetachedVmmOptions {
   firecrackerBinary?: string;
   /** The KVM device whose presence is the first (not sufficient) condition; the probe boot decides. */
   kvmDevice?: string;
-  cgroups?: boolean;
-  cgroupRoot?: string;
-  cgroupParent?: string;
-  pidsMax?: number;
-  consoleLogMaxBytes?: number;
   startTimeoutMs?: number;
-  probeTimeoutMs?: number;
   /**
    * The channel key of a VM, for adopt after a daemon restart (the key is never written to disk by the
    * driver; the manager derives it, e.g. HMAC(node secret, vm id)). Without it adopt returns key ''.
    */
   channelKeyFor?: (vmId: string) => string;
-  log?: Logger;
 }
 
 export function firecrackerPaths(stateDir: string) {
@@ -65,17 +57,10 @@ const probeMemo = new Map<string, VmmProbeResult>();
 export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
   readonly name = 'firecracker' as const;
   private readonly binary: string;
-  protected readonly log: Logger;
-  private readonly cgroupLayout: CgroupLayout | null;
-  protected readonly capper: ConsoleLogCapper;
 
   constructor(private readonly o: FirecrackerDriverOptions = {}) {
-    super();
+    super(o, 'vmm-firecracker');
     this.binary = o.firecrackerBinary ?? 'firecracker';
-    this.log = o.log ?? createLogger('vmm-firecracker');
-    this.cgroupLayout = o.cgroups === false ? null : detectCgroups(o.cgroupRoot ?? '/sys/fs/cgroup');
-    if (o.cgroups === true && !this.cgroupLayout) throw new Error('cgroups requested but no cgroup v1/v2 layout found');
-    this.capper = new ConsoleLogCapper(o.consoleLogMaxBytes ?? 1024 * 1024);
   }
 
   private version(): string | null {
@@ -128,9 +113,6 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
     }
   }
 
-  protected cgroupFor(id: string): VmCgroup | null {
-    return this.cgroupLayout ? new VmCgroup(this.cgroupLayout, this.o.cgroupParent ?? 'romulus', id) : null;
-  }
 
   private channelFor(spec: VmLaunchSpec) {
     const host = spec.guestIp ?? guestIpFromCmdline(spec.kernelCmdline);

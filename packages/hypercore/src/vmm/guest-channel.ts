@@ -2,6 +2,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { proofMatches, tcpGuestProof, tcpHostProof, type GuestToHost, type HostToGuest } from '@romulus/shared';
 import type { ChannelEndpoint } from './types.ts';
+import { onJsonLines } from './json-lines.ts';
 
 /**
  * A small client for the guest agent's channel (newline-delimited JSON, see @romulus/shared's
@@ -9,7 +10,6 @@ import type { ChannelEndpoint } from './types.ts';
  * daemon has its own, richer channel code; this one only needs connect, sync/hello, send, and wait.
  */
 export class GuestChannel {
-  private buf = '';
   private readonly seen: GuestToHost[] = [];
   private listeners: (() => void)[] = [];
   private closed = false;
@@ -20,22 +20,13 @@ export class GuestChannel {
     private readonly sock: net.Socket,
     private readonly ep: ChannelEndpoint,
   ) {
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      this.buf += d;
-      let i: number;
-      while ((i = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, i).trim();
-        this.buf = this.buf.slice(i + 1);
-        if (!line) continue;
-        try {
-          this.seen.push(JSON.parse(line) as GuestToHost);
-        } catch {
-          /* not a protocol line: ignore */
-        }
-      }
-      for (const l of this.listeners.splice(0)) l();
-    });
+    onJsonLines(
+      sock,
+      (msg) => this.seen.push(msg as GuestToHost),
+      () => {
+        for (const l of this.listeners.splice(0)) l();
+      },
+    );
     const end = () => {
       this.closed = true;
       for (const l of this.listeners.splice(0)) l();

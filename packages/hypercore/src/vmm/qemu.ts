@@ -1,10 +1,9 @@
 import { chmodSync, constants, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { cacheDir as defaultCacheDir, createLogger, type Accel, type Logger } from '@romulus/shared';
-import { detectCgroups, VmCgroup, vmmOverheadMib, type CgroupLayout } from './cgroups.ts';
-import { ConsoleLogCapper } from './console-log.ts';
-import { DetachedVmmDriver } from './detached-vmm.ts';
+import { cacheDir as defaultCacheDir, type Accel } from '@romulus/shared';
+import { vmmOverheadMib } from './cgroups.ts';
+import { DetachedVmmDriver, type DetachedVmmOptions } from './detached-vmm.ts';
 import { readLaunchRecord, writeLaunchRecord, type LaunchRecord } from './launch-record.ts';
 import { isProcessAlive, killAndWait, sleep } from './proc.ts';
 import { probeQemuAccel } from './probe.ts';
@@ -14,22 +13,14 @@ import { spawnDetached, tailFile } from './spawn.ts';
 import type { RunningVm, VmLaunchSpec, VmmDriver, VmmProbeResult } from './types.ts';
 import { validateLaunchSpec } from './validate-spec.ts';
 
-export interface QemuDriverOptions {
+export interface QemuDriverOptions extends DetachedVmmOptions {
   qemuBinary?: string;
   /** 'auto' (default) probes; 'kvm'/'tcg' force an accelerator (tests, operators who know better). */
   accel?: Accel | 'auto';
   cacheDir?: string;
   tbSizeMib?: number;
-  /** Put each VMM in its own cgroup (default: yes when a cgroup v1/v2 layout is found). */
-  cgroups?: boolean;
-  cgroupRoot?: string;
-  cgroupParent?: string;
-  pidsMax?: number;
-  consoleLogMaxBytes?: number;
   /** How long QEMU may take to answer QMP after spawn. */
   startTimeoutMs?: number;
-  probeTimeoutMs?: number;
-  log?: Logger;
 }
 
 /**
@@ -39,17 +30,10 @@ export interface QemuDriverOptions {
 export class QemuDriver extends DetachedVmmDriver implements VmmDriver {
   readonly name = 'qemu' as const;
   private readonly binary: string;
-  protected readonly log: Logger;
-  private readonly cgroupLayout: CgroupLayout | null;
-  protected readonly capper: ConsoleLogCapper;
 
   constructor(private readonly o: QemuDriverOptions = {}) {
-    super();
+    super(o, 'vmm-qemu');
     this.binary = o.qemuBinary ?? 'qemu-system-x86_64';
-    this.log = o.log ?? createLogger('vmm-qemu');
-    this.cgroupLayout = o.cgroups === false ? null : detectCgroups(o.cgroupRoot ?? '/sys/fs/cgroup');
-    if (o.cgroups === true && !this.cgroupLayout) throw new Error('cgroups requested but no cgroup v1/v2 layout found');
-    this.capper = new ConsoleLogCapper(o.consoleLogMaxBytes ?? 1024 * 1024);
   }
 
   async available(): Promise<boolean> {
@@ -76,9 +60,6 @@ export class QemuDriver extends DetachedVmmDriver implements VmmDriver {
     return { usable: r.usable, accel: r.accel, vmmVersion: r.vmmVersion, ...(r.reason ? { reason: r.reason } : {}) };
   }
 
-  protected cgroupFor(id: string): VmCgroup | null {
-    return this.cgroupLayout ? new VmCgroup(this.cgroupLayout, this.o.cgroupParent ?? 'romulus', id) : null;
-  }
 
   async start(spec: VmLaunchSpec): Promise<RunningVm> {
     validateLaunchSpec(spec);

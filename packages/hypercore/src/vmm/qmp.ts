@@ -1,37 +1,24 @@
 import net from 'node:net';
 import { sleep } from './proc.ts';
+import { onJsonLines } from './json-lines.ts';
 
 /**
  * A minimal QMP client: connect to QEMU's QMP unix socket, negotiate capabilities, run commands one at a
  * time. QMP is newline-delimited JSON; asynchronous {"event":...} lines are skipped.
  */
 export class QmpClient {
-  private buf = '';
   private waiters: ((msg: Record<string, unknown>) => void)[] = [];
   /** Answers that arrived before anyone waited for them (the greeting, typically). */
   private inbox: Record<string, unknown>[] = [];
   private closed = false;
 
   private constructor(private readonly sock: net.Socket) {
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      this.buf += d;
-      let i: number;
-      while ((i = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, i).trim();
-        this.buf = this.buf.slice(i + 1);
-        if (!line) continue;
-        let msg: Record<string, unknown>;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        if ('event' in msg) continue;
-        const w = this.waiters.shift();
-        if (w) w(msg);
-        else this.inbox.push(msg);
-      }
+    onJsonLines(sock, (m) => {
+      const msg = m as Record<string, unknown>;
+      if ('event' in msg) return;
+      const w = this.waiters.shift();
+      if (w) w(msg);
+      else this.inbox.push(msg);
     });
     const fail = () => {
       this.closed = true;
