@@ -12,7 +12,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, dataDir } from '@romulus/shared';
+import { pidAlive, createLogger, dataDir } from '@romulus/shared';
 import { LocalChain } from './local-chain.ts';
 import { startLocalChain } from './local-chain-server.ts';
 import { RemoteChain } from './remote.ts';
@@ -28,15 +28,6 @@ const USAGE = `usage: romulus-chain <init|serve|fund|transfer|balance|info> [arg
   info`;
 
 class UsageError extends Error {}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The running server of this state dir, if any. */
 function running(stateDir: string): RemoteChain | null {

@@ -11,6 +11,7 @@ import { createRpcServer } from './server.ts';
 import { attachSubscriptions } from './subscriptions.ts';
 import { readOrCreateAdminToken, readServerInfo, removeServerInfo, writeServerInfo } from './state-files.ts';
 import { parseUnits } from './token-layout.ts';
+import { pidAlive } from '@romulus/shared';
 
 export interface StartLocalChainOptions {
   stateDir: string;
@@ -47,15 +48,6 @@ export interface LocalChainHandle {
 }
 
 const openDirs = new Set<string>();
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function startLocalChain(opts: StartLocalChainOptions): Promise<LocalChainHandle> {
   const stateDir = path.resolve(opts.stateDir);

@@ -7,3 +7,4 @@ export * from './tiers.ts';
 export * from './gateway-api.ts';
 export * from './paths.ts';
 export * from './log.ts';
+export * from './process.ts';

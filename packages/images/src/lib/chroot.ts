@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from './run.ts';
+import { pidAlive } from '@romulus/shared';
 
 /**
  * A root tree prepared for running build steps in it with chroot: a fresh proc, a private /dev (tmpfs
@@ -120,11 +121,3 @@ function mountsUnder(dir: string): string[] {
     .filter((m) => m === abs || m.startsWith(abs + '/'));
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
