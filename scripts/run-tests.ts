@@ -7,7 +7,8 @@
  *   node --import tsx scripts/run-tests.ts e2e/node   one e2e suite
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -41,6 +42,9 @@ if (wanted.length && selected.length !== wanted.length) {
 }
 
 const failed: string[] = [];
+/** Failed tests of every suite (from failure-digest-reporter.mjs), reprinted at the end. */
+const digest: { suite: string; name: string; file?: string; line?: number; failureType?: string; message: string; stack: string[] }[] = [];
+const digestDir = mkdtempSync(path.join(tmpdir(), 'romulus-test-digest-'));
 for (const suite of selected) {
   if (suite.files.length === 0) {
     console.error(`[test] suite ${suite.name} has no test files`);
@@ -48,14 +52,36 @@ for (const suite of selected) {
     continue;
   }
   console.log(`\n[test] ${suite.name}: ${suite.files.length} files`);
+  const digestFile = path.join(digestDir, `${suite.name.replace(/\W+/g, '-')}.jsonl`);
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...suite.files.map((f) => path.relative(root, f))],
+    [
+      '--import',
+      'tsx',
+      '--test',
+      '--test-concurrency=1',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${path.join(root, 'scripts', 'failure-digest-reporter.mjs')}`,
+      `--test-reporter-destination=${digestFile}`,
+      ...suite.files.map((f) => path.relative(root, f)),
+    ],
     { cwd: root, stdio: 'inherit', env: process.env },
   );
   if (r.status !== 0) failed.push(suite.name);
+  if (existsSync(digestFile)) {
+    for (const line of readFileSync(digestFile, 'utf8').split('\n').filter(Boolean)) digest.push({ suite: suite.name, ...JSON.parse(line) });
+  }
 }
+rmSync(digestDir, { recursive: true, force: true });
 if (failed.length) {
+  console.error(`\n[test] ${digest.length} failed tests:`);
+  for (const f of digest) {
+    const where = f.file ? `${path.relative(root, f.file)}:${f.line ?? '?'}` : '?';
+    console.error(`\n[test] ✖ ${f.suite} › ${f.name} (${where})${f.failureType ? ` [${f.failureType}]` : ''}`);
+    console.error(f.message.split('\n').map((l) => `    ${l}`).join('\n'));
+    for (const s of f.stack) console.error(`      ${s}`);
+  }
   console.error(`\n[test] FAILED suites: ${failed.join(', ')}`);
   process.exit(1);
 }

@@ -29,29 +29,33 @@ describe('gateway e2e on the Redis store', { timeout: 20 * 60_000 }, () => {
   it('replay, lock, usage and restart behave as on SQLite', async () => {
     const w = await stack.newWallet(100_000);
     const h = w.headers();
-    assert.equal((await stack.request('GET', `/usage/${w.address}`, { headers: h })).status, 200);
+    const first = await stack.request('GET', `/usage/${w.address}`, { headers: h });
+    assert.equal(first.status, 200, JSON.stringify(first));
     const replay = await stack.request('GET', `/usage/${w.address}`, { headers: h });
-    assert.equal(replay.json.error.code, 'SIGNATURE_REPLAYED');
+    assert.equal(replay.json.error?.code, 'SIGNATURE_REPLAYED', JSON.stringify(replay));
 
-    const now = Date.now();
+    // Each request gets its own timestamp from the wallet (one timestamp is one signature, admitted once).
     const rs = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => stack.request('POST', '/spawn', { wallet: w, ts: now - i, body: { agent_type: 'gw-echo' } })),
+      Array.from({ length: 10 }, () => stack.request('POST', '/spawn', { wallet: w, body: { agent_type: 'gw-echo' } })),
     );
+    const outcomes = rs.map((r) => `${r.status}:${r.json.error?.code ?? ''}`).join(',');
     const won = rs.filter((r) => r.status === 201);
-    assert.equal(won.length, 1, rs.map((r) => r.status).join(','));
-    assert.equal(rs.filter((r) => r.status === 409 && r.json.error.agent_id === won[0].json.agent.id).length, 9);
+    assert.equal(won.length, 1, outcomes);
+    assert.equal(rs.filter((r) => r.status === 409 && r.json.error.agent_id === won[0].json.agent.id).length, 9, outcomes);
     const id = won[0].json.agent.id;
     await waitForStatus(stack, w, id, ['running']);
 
     await stack.restartGateway();
-    assert.equal((await stack.request('GET', `/usage/${w.address}`, { headers: h })).json.error.code, 'SIGNATURE_REPLAYED', 'replay set survives restart');
-    assert.equal((await stack.request('POST', '/spawn', { wallet: w, body: { agent_type: 'gw-echo' } })).json.error.agent_id, id);
+    const replayed = await stack.request('GET', `/usage/${w.address}`, { headers: h });
+    assert.equal(replayed.json.error?.code, 'SIGNATURE_REPLAYED', `replay set survives restart: ${JSON.stringify(replayed)}`);
+    const again = await stack.request('POST', '/spawn', { wallet: w, body: { agent_type: 'gw-echo' } });
+    assert.equal(again.json.error?.agent_id, id, `the lock survives restart: ${JSON.stringify(again)}`);
 
     const s = await stack.request('POST', `/stop/${id}`, { wallet: w });
-    assert.equal(s.json.agent.status, 'stopped');
+    assert.equal(s.json.agent?.status, 'stopped', JSON.stringify(s));
     const u = (await stack.request('GET', `/usage/${w.address}`, { wallet: w })).json.usage;
-    assert.equal(u.totals.spawn_count, 1);
-    assert.ok(u.totals.uptime_ms > 0);
+    assert.equal(u.totals.spawn_count, 1, JSON.stringify(u));
+    assert.ok(u.totals.uptime_ms > 0, JSON.stringify(u));
     assert.equal(u.totals.vcpu_seconds, u.totals.uptime_ms / 1000);
     assert.equal(await stack.gateway.store.getWalletLock(w.address), null);
   });

@@ -70,6 +70,13 @@ describe('off-chain envelopes match @solana/offchain-messages', () => {
 describe('SignatureVerifier', () => {
   const w = new TestWallet();
 
+  it("a test wallet's burst of requests all pass: default timestamps never repeat within one wallet", async () => {
+    const { v } = verifierWithMemoryClaims();
+    const burst = Array.from({ length: 50 }, () => w.headers());
+    assert.equal(new Set(burst.map((h) => h['x-timestamp'])).size, 50);
+    for (const h of burst) assert.equal((await v.verify(toVerify(h))).wallet, w.address);
+  });
+
   for (const form of ['raw', 'cli', 'v0', 'v1'] as const) {
     for (const encoding of ['base58', 'base64'] as const) {
       it(`accepts ${form} signatures in ${encoding}`, async () => {

@@ -12,6 +12,8 @@ export class TestWallet {
   readonly privateKey: KeyObject;
   /** Solana CLI keypair file contents: 64 bytes, secret seed then public key. */
   readonly keypairBytes: number[];
+  /** Last default timestamp handed out (see headers()). */
+  private lastTs = 0;
 
   constructor() {
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
@@ -27,9 +29,13 @@ export class TestWallet {
     return sign(null, bytes, this.privateKey);
   }
 
-  /** The three auth headers for `romulus:<ts>`. */
+  /**
+   * The three auth headers for `romulus:<ts>`. Without `ts`, timestamps are strictly increasing per wallet
+   * (as the SDK's are): Ed25519 is deterministic, so two requests signed in one millisecond would carry the
+   * same signature and the gateway would refuse the second as a replay.
+   */
   headers(opts: { ts?: number; form?: 'raw' | 'cli' | 'v0' | 'v1'; encoding?: 'base58' | 'base64' } = {}): Record<string, string> {
-    const ts = opts.ts ?? Date.now();
+    const ts = opts.ts ?? (this.lastTs = Math.max(Date.now(), this.lastTs + 1));
     const msg = Buffer.from(`romulus:${ts}`, 'utf8');
     const form = opts.form ?? 'raw';
     const bytes =
