@@ -28,11 +28,9 @@ import {
   sweepLeftovers,
   uniqueSuffix,
 } from '../harness/host-net.ts';
+import { connectArgv } from '../harness/guest-probe.ts';
 
 const BOOT_MS = 240_000;
-const GUEST_NODE = '/opt/romulus/node/bin/node';
-/** Prints connected / refused / timeout for a TCP connect from inside a guest. */
-const CONNECT_JS = `const s=require('net').connect(+process.argv[2],process.argv[1]);const t=setTimeout(()=>{console.log('timeout');process.exit(0)},4000);s.on('connect',()=>{console.log('connected');process.exit(0)});s.on('error',e=>{console.log(e.code==='ECONNREFUSED'?'refused':'error '+e.code);process.exit(0)});`;
 
 function regularFilesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -96,7 +94,7 @@ describe('hypercore node with real microVMs', { timeout: 30 * 60_000 }, () => {
     return r.body as { code: number; stdout: string; stderr: string };
   };
   const connectFrom = async (id: string, ip: string, port: number) =>
-    (await exec(id, [GUEST_NODE, '-e', CONNECT_JS, ip, String(port)])).stdout.trim();
+    (await exec(id, connectArgv(ip, port))).stdout.trim();
   const vmmPid = (id: string) => node!.manager.vms.get(id)?.rec.vmm?.pid;
 
   before(async () => {
@@ -200,7 +198,9 @@ describe('hypercore node with real microVMs', { timeout: 30 * 60_000 }, () => {
     assert.ok(!(await api('GET', '/v1/vms/vm-a')).body.kernelCmdline);
   });
 
-  test('network isolation: host reaches VMs; VM A reaches neither VM B, the host, nor outside', { timeout: BOOT_MS }, async () => {
+  // Egress beyond the host (denied by default, the allow-list) is proven with real traffic to a reachable
+  // destination in egress.test.ts; this suite sends nothing to addresses it did not assign.
+  test('network isolation: host reaches VMs; VM A reaches neither VM B nor the host', { timeout: BOOT_MS }, async () => {
     const va = (await api('GET', '/v1/vms/vm-a')).body as Vm;
     const vb = (await api('GET', '/v1/vms/vm-b')).body as Vm;
     // host → B works (the agent URL path), and A's own port answers A (the probe script works)
@@ -234,9 +234,6 @@ describe('hypercore node with real microVMs', { timeout: 30 * 60_000 }, () => {
     } finally {
       server.close();
     }
-    // A → outside (a documentation address, TEST-NET-2): no way out
-    const out = await connectFrom('vm-a', '198.51.100.7', 80);
-    assert.ok(out === 'timeout' || out.startsWith('error'), `guest reached outside: ${out}`);
   });
 
   test('the secret appears nowhere under the state dir or in the node log', async () => {
