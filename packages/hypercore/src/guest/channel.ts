@@ -1,8 +1,12 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { randomUUID } from 'node:crypto';
-import type { ExecResult, GuestToHost, HostToGuest } from '@romulus/shared';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { proofMatches, tcpGuestProof, tcpHostProof, type ExecResult, type GuestToHost, type HostToGuest } from '@romulus/shared';
 import type { ChannelEndpoint } from '../vmm/types.ts';
+import { onJsonLines } from '../vmm/json-lines.ts';
+
+export type Hello = Extract<GuestToHost, { t: 'hello' }>;
+export const isHello = (m: GuestToHost): m is Hello => m.t === 'hello';
 
 /** Longest line accepted from a guest: a misbehaving guest must not make the node buffer without bound. */
 const MAX_LINE_BYTES = 4 * 1024 * 1024;
@@ -14,22 +18,48 @@ export class ChannelError extends Error {
   }
 }
 
+/** The guest could not prove it holds the VM's channel key (TCP transport). */
+export class ChannelAuthError extends ChannelError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ChannelAuthError';
+  }
+}
+
 export function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason ?? 'aborted'));
 }
 
 /**
- * The host side of the guest channel (newline-delimited JSON, packages/shared/src/guest-protocol.ts).
- * Emits 'message' (GuestToHost) and 'close'. Knows nothing about VMs beyond the endpoint.
+ * The host side of the guest channel (newline-delimited JSON, packages/shared/src/guest-protocol.ts):
+ * the node's manager and the VMM driver suite both use it. Emits 'message' (GuestToHost), 'garbage' and
+ * 'close'. Knows nothing about VMs beyond the endpoint.
  */
 export class GuestChannel extends EventEmitter {
-  private buf = '';
   private closed = false;
+  /** TCP transport: the guest's nonce from its hello, which the host's proof (configure.auth) answers. */
+  private guestNonce: string | undefined;
 
-  private constructor(private readonly sock: net.Socket) {
+  private constructor(
+    private readonly sock: net.Socket,
+    private readonly ep: ChannelEndpoint,
+  ) {
     super();
-    sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => this.onData(chunk));
+    onJsonLines(
+      sock,
+      (msg) => {
+        if (msg && typeof msg === 'object' && typeof (msg as { t?: unknown }).t === 'string') this.emit('message', msg as GuestToHost);
+        else this.emit('garbage', JSON.stringify(msg).slice(0, 200));
+      },
+      {
+        onGarbage: (sample) => this.emit('garbage', sample),
+        maxLineBytes: MAX_LINE_BYTES,
+        onOverflow: () => {
+          this.emit('garbage', 'line too long');
+          this.close();
+        },
+      },
+    );
     sock.on('error', () => {});
     sock.on('close', () => {
       this.closed = true;
@@ -59,7 +89,7 @@ export class GuestChannel extends EventEmitter {
             reject(e);
           });
         });
-        return new GuestChannel(sock);
+        return new GuestChannel(sock, ep);
       } catch (e) {
         lastErr = (e as Error).message;
       }
@@ -67,29 +97,6 @@ export class GuestChannel extends EventEmitter {
         throw new ChannelError(`could not connect to the guest channel within ${Math.round(timeoutMs / 1000)}s (${lastErr})`);
       }
       await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  private onData(chunk: string): void {
-    this.buf += chunk;
-    let nl: number;
-    while ((nl = this.buf.indexOf('\n')) >= 0) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + 1);
-      if (!line.trim()) continue;
-      let msg: GuestToHost;
-      try {
-        msg = JSON.parse(line) as GuestToHost;
-      } catch {
-        this.emit('garbage', line.slice(0, 200));
-        continue;
-      }
-      if (msg && typeof msg === 'object' && typeof (msg as { t?: unknown }).t === 'string') this.emit('message', msg);
-      else this.emit('garbage', line.slice(0, 200));
-    }
-    if (this.buf.length > MAX_LINE_BYTES) {
-      this.emit('garbage', 'line too long');
-      this.close();
     }
   }
 
@@ -127,6 +134,42 @@ export class GuestChannel extends EventEmitter {
       this.once('close', onClose);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /**
+   * sync → hello. On the TCP transport both sides prove they hold the per-VM channel key (HMAC over the
+   * other side's fresh nonce): this checks the guest's proof and keeps its nonce for hostProof(). A guest
+   * without the key gets ChannelAuthError and a closed channel.
+   */
+  async handshake(timeoutMs: number, signal?: AbortSignal): Promise<Hello> {
+    const key = this.ep.kind === 'tcp' ? this.ep.key : undefined;
+    const nonce = key ? randomBytes(16).toString('hex') : undefined;
+    const hello = this.waitFor(isHello, timeoutMs, 'hello', signal);
+    try {
+      this.send(nonce ? { t: 'sync', nonce } : { t: 'sync' });
+    } catch (e) {
+      hello.catch(() => {}); // it rejects on close too; the send error is the one to report
+      throw e;
+    }
+    const h = await hello;
+    if (key && nonce) {
+      const fault = !proofMatches(tcpGuestProof(key, nonce), h.challenge)
+        ? 'guest channel authentication failed (wrong proof from the guest)'
+        : typeof h.nonce !== 'string'
+          ? 'guest hello carries no nonce on the TCP transport'
+          : undefined;
+      if (fault) {
+        this.close();
+        throw new ChannelAuthError(fault);
+      }
+      this.guestNonce = h.nonce;
+    }
+    return h;
+  }
+
+  /** The host's proof for configure.auth / auth on the TCP transport; undefined on virtio-serial. */
+  hostProof(): string | undefined {
+    return this.ep.kind === 'tcp' && this.guestNonce ? tcpHostProof(this.ep.key, this.guestNonce) : undefined;
   }
 
   async exec(argv: string[], timeoutMs: number, asWorkloadUser?: boolean): Promise<ExecResult> {

@@ -184,7 +184,7 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
           'workload start',
           signal,
         );
-        const auth = hostProof(entry, hello!.hello);
+        const auth = hostProof(entry);
         // Both waits are registered before configure goes out: the guest may send started and ready in
         // one burst, and a message nobody waits for yet is gone.
         readyP = ch

@@ -1,13 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { proofMatches, tcpGuestProof, tcpHostProof, type GuestToHost } from '@romulus/shared';
-import { GuestChannel } from '../guest/channel.ts';
+import type { GuestToHost } from '@romulus/shared';
+import { ChannelAuthError, GuestChannel, type Hello } from '../guest/channel.ts';
 import { GuestLogSink } from '../guest/log-sink.ts';
 import type { NodeContext, VmEntry } from './context.ts';
 
-export type Hello = Extract<GuestToHost, { t: 'hello' }>;
-
-export const isHello = (m: GuestToHost): m is Hello => m.t === 'hello';
+export type { Hello };
 
 /**
  * Connects to a VM's guest agent, wires its log lines into the VM's bounded log file (secrets redacted)
@@ -37,29 +34,20 @@ export async function attachGuest(
     }
   });
   ch.on('garbage', () => ctx.metrics.channelErrors.inc({ kind: 'garbage' }));
-  const hello = ch.waitFor(isHello, t.helloTimeoutMs, 'hello', opts.signal).catch((e: Error) => {
+  try {
+    return { hello: await ch.handshake(t.helloTimeoutMs, opts.signal), helloAt: Date.now() };
+  } catch (e) {
+    if (e instanceof ChannelAuthError) {
+      ctx.metrics.channelErrors.inc({ kind: 'auth' });
+      throw e;
+    }
     ctx.metrics.channelErrors.inc({ kind: 'no_hello' });
-    throw new Error(
-      /did not arrive/.test(e.message) ? `guest agent did not answer within ${Math.round(t.helloTimeoutMs / 1000)}s` : e.message,
-    );
-  });
-  // TCP transport: both sides prove they hold the per-VM channel key (HMAC over the other's fresh nonce).
-  const key = vmm.channel.kind === 'tcp' ? vmm.channel.key : undefined;
-  const nonce = key ? randomBytes(16).toString('hex') : undefined;
-  ch.send(nonce ? { t: 'sync', nonce } : { t: 'sync' });
-  const h = await hello;
-  if (key && nonce && !proofMatches(tcpGuestProof(key, nonce), h.challenge)) {
-    ctx.metrics.channelErrors.inc({ kind: 'auth' });
-    ch.close();
-    throw new Error('guest channel authentication failed (wrong proof from the guest)');
+    const message = (e as Error).message;
+    throw new Error(/did not arrive/.test(message) ? `guest agent did not answer within ${Math.round(t.helloTimeoutMs / 1000)}s` : message);
   }
-  return { hello: h, helloAt: Date.now() };
 }
 
 /** The host's proof for the TCP transport (configure.auth / auth), or undefined on virtio. */
-export function hostProof(entry: VmEntry, hello: Hello): string | undefined {
-  const ch = entry.rec.vmm?.channel;
-  if (ch?.kind !== 'tcp' || !hello.nonce) return undefined;
-  return tcpHostProof(ch.key, hello.nonce);
+export function hostProof(entry: VmEntry): string | undefined {
+  return entry.channel?.hostProof();
 }
-

@@ -130,7 +130,7 @@ async function readopt(
     if (!hello.configured) {
       throw new Error('node restarted before the VM was configured (its secrets are gone)');
     }
-    const auth = hostProof(e, hello);
+    const auth = hostProof(e);
     if (auth) e.channel!.send({ t: 'auth', auth });
     if (hello.ready) {
       rec.state = 'running';

@@ -253,8 +253,8 @@ export class VmManager {
         if (!this.ctx.driver.isAlive(entry.rec.vmm)) return; // liveness loop handles it
         this.background(entry, 're-attach', async () => {
           try {
-            const { hello } = await attachGuest(this.ctx, entry, {});
-            const auth = hostProof(entry, hello);
+            await attachGuest(this.ctx, entry, {});
+            const auth = hostProof(entry);
             if (auth) entry.channel!.send({ t: 'auth', auth });
             this.watchChannel(entry);
           } catch (e) {

@@ -6,7 +6,7 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { detectCgroups, VmCgroup } from './cgroups.ts';
-import { GuestChannel } from './guest-channel.ts';
+import { GuestChannel } from '../guest/channel.ts';
 import { isProcessAlive, processPssKib } from './proc.ts';
 import { reapOnExit } from './testing/reap-on-exit.ts';
 import type { RunningVm, VmLaunchSpec, VmmDriver } from './types.ts';
@@ -140,8 +140,8 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
       // The channel socket may refuse until the VMM serves it; the guest answers once its agent runs.
       for (;;) {
         try {
-          chan = await GuestChannel.connect(vmA.channel);
-          const hello = await chan.hello(Math.min(10_000, Math.max(1000, deadline - Date.now())));
+          chan = await GuestChannel.connect(vmA.channel, 5000);
+          const hello = await chan.handshake(Math.min(10_000, Math.max(1000, deadline - Date.now())));
           figures.spawnToHelloMs = Date.now() - vmA.spawnedAt;
           assert.equal(hello.v, 1);
           break;
@@ -154,7 +154,8 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
     });
 
     test('the guest sees exactly the requested vCPUs and memory', { timeout: 120_000 }, async () => {
-      chan.configure({ now: Date.now(), hostname: 'suite-a', env: { SUITE: '1' }, secrets: { SUITE_SECRET: secret } });
+      const auth = chan.hostProof();
+      chan.send({ t: 'configure', now: Date.now(), hostname: 'suite-a', env: { SUITE: '1' }, secrets: { SUITE_SECRET: secret }, ...(auth ? { auth } : {}) });
       const nproc = await chan.exec(['nproc'], 60_000);
       assert.equal(nproc.code, 0, nproc.stderr);
       assert.equal(nproc.stdout.trim(), '2');

@@ -14,6 +14,5 @@ export {
   type CgroupVersion,
 } from './cgroups.ts';
 export { runDriverSuite, contractCmdline, type DriverSuiteEnv } from './driver-suite.ts';
-export { GuestChannel } from './guest-channel.ts';
 export { isProcessAlive, pidStartTime, processPssKib } from './proc.ts';
 export { createDriver, type DriverName, type CreateDriverOptions } from './create-driver.ts';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { imagesDir, kernelPath } from '@romulus/shared';
 import { contractCmdline } from './driver-suite.ts';
-import { GuestChannel } from './guest-channel.ts';
+import { GuestChannel } from '../guest/channel.ts';
 import { processPssKib, sleep } from './proc.ts';
 import { QemuDriver } from './qemu.ts';
 import { reapOnExit } from './testing/reap-on-exit.ts';
@@ -58,8 +58,8 @@ try {
         // QEMU's chardev serves one client at a time: always close a connection before trying again.
         let ch: GuestChannel | null = null;
         try {
-          ch = await GuestChannel.connect(vm.channel);
-          await ch.hello(5000);
+          ch = await GuestChannel.connect(vm.channel, 1000);
+          await ch.handshake(5000);
           aliveAt = Date.now();
         } catch {
           await sleep(100);
