@@ -5,10 +5,10 @@
  * back to TCG when the guest does not reach init (this machine's PVM KVM cannot run a stock kernel).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { GUEST_CHANNEL_NAME, type GuestToHost } from '@romulus/shared/guest-protocol';
+import { GUEST_CHANNEL_NAME, type GuestToHost, type HostToGuest } from '@romulus/shared/guest-protocol';
+import { GuestChannel } from '../../packages/hypercore/src/guest/channel.ts';
 
 export interface GuestVmOptions {
   dir: string;
@@ -108,39 +108,20 @@ export class GuestVm {
   }
 }
 
-/** The host end of the agent channel. */
+/**
+ * The host end of the agent channel: the node's own GuestChannel, plus a record of every message with its
+ * arrival time (the suite measures boot stages from it) and waits that also match messages already seen.
+ */
 export class Channel {
   readonly received: { at: number; msg: GuestToHost }[] = [];
   private waiters: { pred: (m: GuestToHost) => boolean; resolve: (m: GuestToHost) => void }[] = [];
-  private sock: net.Socket | null = null;
+
+  private constructor(private readonly ch: GuestChannel) {
+    ch.on('message', (m: GuestToHost) => this.onMsg(m));
+  }
 
   static async connect(sockPath: string, timeoutMs: number): Promise<Channel> {
-    const end = Date.now() + timeoutMs;
-    const ch = new Channel();
-    for (;;) {
-      if (existsSync(sockPath)) {
-        try {
-          ch.sock = await new Promise<net.Socket>((resolve, reject) => {
-            const s = net.connect(sockPath);
-            s.once('connect', () => resolve(s));
-            s.once('error', reject);
-          });
-          break;
-        } catch {
-          // QEMU not listening yet
-        }
-      }
-      if (Date.now() > end) throw new Error(`cannot connect to ${sockPath}`);
-      await sleep(50);
-    }
-    let rest = '';
-    ch.sock.on('data', (d) => {
-      const parts = (rest + d.toString()).split('\n');
-      rest = parts.pop() ?? '';
-      for (const l of parts) if (l.trim()) ch.onMsg(JSON.parse(l) as GuestToHost);
-    });
-    ch.sock.on('error', () => {});
-    return ch;
+    return new Channel(await GuestChannel.connect({ kind: 'unix', path: sockPath }, timeoutMs));
   }
 
   private onMsg(msg: GuestToHost): void {
@@ -151,8 +132,8 @@ export class Channel {
     }
   }
 
-  send(msg: unknown): void {
-    this.sock!.write(JSON.stringify(msg) + '\n');
+  send(msg: HostToGuest): void {
+    this.ch.send(msg);
   }
 
   waitFor<T extends GuestToHost['t']>(t: T, pred: (m: Extract<GuestToHost, { t: T }>) => boolean = () => true, timeoutMs = 120_000): Promise<Extract<GuestToHost, { t: T }>> {
@@ -168,12 +149,12 @@ export class Channel {
   private execSeq = 0;
   async exec(argv: string[], opts: { asWorkloadUser?: boolean; timeoutMs?: number } = {}) {
     const id = `x${++this.execSeq}`;
-    this.send({ t: 'exec', id, argv, timeoutMs: opts.timeoutMs ?? 60_000, asWorkloadUser: opts.asWorkloadUser });
+    this.send({ t: 'exec', id, argv, timeoutMs: opts.timeoutMs ?? 60_000, ...(opts.asWorkloadUser ? { asWorkloadUser: true } : {}) });
     return this.waitFor('exec-result', (m) => m.id === id, (opts.timeoutMs ?? 60_000) + 60_000);
   }
 
   close(): void {
-    this.sock?.destroy();
+    this.ch.close();
   }
 }
 
