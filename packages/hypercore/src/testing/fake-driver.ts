@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { GuestToHost, HostToGuest } from '@romulus/shared';
 import type { RunningVm, VmLaunchSpec, VmmDriver, VmmProbeResult } from '../vmm/types.ts';
+import { onJsonLines } from '../vmm/json-lines.ts';
 
 /** How the fake guest behaves (per VM, chosen from the launch spec by the test). */
 export interface FakeGuestBehaviour {
@@ -83,34 +84,27 @@ export class FakeDriver implements VmmDriver {
     sock.on('close', () => vm.sockets.delete(sock));
     sock.on('error', () => {});
     const send = (m: GuestToHost) => sock.write(`${JSON.stringify(m)}\n`);
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      buf += d;
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const m = JSON.parse(buf.slice(0, i)) as HostToGuest;
-        buf = buf.slice(i + 1);
-        if (b.silent) continue;
-        if (m.t === 'sync') {
-          send({ t: 'hello', v: 1, agentVersion: 'fake', initStartedAtUptime: 0.5, helloAtUptime: 0.9, configured: vm.configured, ready: vm.ready, workloadPid: vm.configured ? 42 : null });
-        } else if (m.t === 'configure') {
-          vm.configured = true;
-          vm.env = { ...m.env, ...m.secrets };
-          send({ t: 'started', pid: 42 });
-          for (const line of b.logLines?.(vm.env) ?? []) send({ t: 'log', stream: 'stdout', line });
-          if (b.exitBeforeReady) send({ t: 'exit', code: 3, signal: null });
-          else {
-            vm.ready = true;
-            send({ t: 'ready', atUptime: 1.2 });
-          }
-        } else if (m.t === 'exec') {
-          const [cmd, ...args] = m.argv;
-          if (cmd === 'printenv') send({ t: 'exec-result', id: m.id, code: 0, stdout: `${vm.env[args[0]] ?? ''}\n`, stderr: '' });
-          else send({ t: 'exec-result', id: m.id, code: 0, stdout: m.argv.join(' '), stderr: '' });
-        } else if (m.t === 'shutdown') {
-          void this.die(vm);
+    onJsonLines(sock, (msg) => {
+      const m = msg as HostToGuest;
+      if (b.silent) return;
+      if (m.t === 'sync') {
+        send({ t: 'hello', v: 1, agentVersion: 'fake', initStartedAtUptime: 0.5, helloAtUptime: 0.9, configured: vm.configured, ready: vm.ready, workloadPid: vm.configured ? 42 : null });
+      } else if (m.t === 'configure') {
+        vm.configured = true;
+        vm.env = { ...m.env, ...m.secrets };
+        send({ t: 'started', pid: 42 });
+        for (const line of b.logLines?.(vm.env) ?? []) send({ t: 'log', stream: 'stdout', line });
+        if (b.exitBeforeReady) send({ t: 'exit', code: 3, signal: null });
+        else {
+          vm.ready = true;
+          send({ t: 'ready', atUptime: 1.2 });
         }
+      } else if (m.t === 'exec') {
+        const [cmd, ...args] = m.argv;
+        if (cmd === 'printenv') send({ t: 'exec-result', id: m.id, code: 0, stdout: `${vm.env[args[0]] ?? ''}\n`, stderr: '' });
+        else send({ t: 'exec-result', id: m.id, code: 0, stdout: m.argv.join(' '), stderr: '' });
+      } else if (m.t === 'shutdown') {
+        void this.die(vm);
       }
     });
   }
