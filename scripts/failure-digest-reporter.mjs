@@ -1,5 +1,5 @@
 /**
- * A node:test reporter that writes one JSON line per failed test (name, file:line, error message and the
+ * A node:test reporter that writes one JSON line per failed test (name, file, error message and the
  * first lines of its stack) to its destination. run-tests.ts passes it alongside the spec reporter and
  * reprints the lines after all suites, so the cause of a failure is in the last lines of a long CI log
  * instead of thousands of lines above it.
@@ -22,6 +22,6 @@ export default async function* failureDigest(source) {
             .filter((l) => l.startsWith('at ') && !/\(node:|^at node:|\(<anonymous>\)/.test(l))
             .slice(0, 4)
         : [];
-    yield `${JSON.stringify({ name: d.name, file: d.file, line: d.line, failureType: err?.failureType, message: message.slice(0, 4000), stack })}\n`;
+    yield `${JSON.stringify({ name: d.name, file: d.file, failureType: err?.failureType, message: message.slice(0, 4000), stack })}\n`;
   }
 }

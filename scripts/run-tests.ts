@@ -43,7 +43,7 @@ if (wanted.length && selected.length !== wanted.length) {
 
 const failed: string[] = [];
 /** Failed tests of every suite (from failure-digest-reporter.mjs), reprinted at the end. */
-const digest: { suite: string; name: string; file?: string; line?: number; failureType?: string; message: string; stack: string[] }[] = [];
+const digest: { suite: string; name: string; file?: string; failureType?: string; message: string; stack: string[] }[] = [];
 const digestDir = mkdtempSync(path.join(tmpdir(), 'romulus-test-digest-'));
 for (const suite of selected) {
   if (suite.files.length === 0) {
@@ -77,7 +77,8 @@ rmSync(digestDir, { recursive: true, force: true });
 if (failed.length) {
   console.error(`\n[test] ${digest.length} failed tests:`);
   for (const f of digest) {
-    const where = f.file ? `${path.relative(root, f.file)}:${f.line ?? '?'}` : '?';
+    // The file only: under tsx the reported line is not the source line (the stack below has it).
+    const where = f.file ? path.relative(root, f.file) : '?';
     console.error(`\n[test] ✖ ${f.suite} › ${f.name} (${where})${f.failureType ? ` [${f.failureType}]` : ''}`);
     console.error(f.message.split('\n').map((l) => `    ${l}`).join('\n'));
     for (const s of f.stack) console.error(`      ${s}`);

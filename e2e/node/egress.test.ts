@@ -50,6 +50,7 @@ describe('VM egress with real traffic (in namespaces this test creates)', { time
   const denied = `${base}.3`;
   const port = 8000 + Math.floor(Math.random() * 1000);
   let listener: ChildProcess | undefined;
+  let scenarioChild: ChildProcess | undefined;
 
   before(async () => {
     const missing = imagesMissing(imagesDir(), kernelPath());
@@ -80,6 +81,7 @@ describe('VM egress with real traffic (in namespaces this test creates)', { time
 
   after(() => {
     listener?.kill('SIGKILL');
+    scenarioChild?.kill('SIGKILL'); // only still running when the test timed out
     for (const pid of pidsMentioning(dir)) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -114,6 +116,7 @@ describe('VM egress with real traffic (in namespaces this test creates)', { time
       env: { ...process.env, ROMULUS_EGRESS_SCENARIO: JSON.stringify(scenario) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    scenarioChild = child;
     const r = await runChild(child);
     const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
     assert.ok(line, `the scenario reported nothing (exit ${r.code}): ${r.stderr.slice(-3000)}`);
