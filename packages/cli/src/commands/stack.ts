@@ -2,13 +2,14 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { RomulusClient } from '@romulus/sdk';
+import { pidAlive } from '@romulus/shared';
 import type { Context } from '../context.ts';
 import { CliError, EXIT } from '../io.ts';
 import { emit, fields, tokens } from '../output.ts';
 import type { RunningStack } from '../stack/launch.ts';
 import { createStackLogs } from '../stack/logs.ts';
 import { defaultImagesDir, defaultKernelPath, STACK_DEFAULTS, type StackOptions } from '../stack/options.ts';
-import { isAlive, readStackFile, removeStackFile } from '../stack/stack-file.ts';
+import { readStackFile, removeStackFile } from '../stack/stack-file.ts';
 
 type ContextOf = (cmd: Command) => Context;
 
@@ -64,7 +65,7 @@ async function up(ctx: Context, flags: UpFlags): Promise<void> {
   }
   const dataDir = ctx.dataDir;
   const existing = readStackFile(dataDir);
-  if (existing && existing.pid !== process.pid && isAlive(existing.pid)) {
+  if (existing && existing.pid !== process.pid && pidAlive(existing.pid)) {
     throw new CliError(`a stack is already running (pid ${existing.pid}, gateway ${existing.gateway.url}); \`romulus down\` stops it`, EXIT.FAILED, 'ALREADY_RUNNING');
   }
   const imagesDir = flags.imagesDir ? path.resolve(flags.imagesDir) : defaultImagesDir(dataDir, ctx.io.env);
@@ -239,7 +240,7 @@ async function down(ctx: Context, timeoutSec: number): Promise<void> {
     emit(ctx.io, ctx.json, { success: true, running: false }, () => `no local stack is running (no ${path.join(dataDir, 'stack.json')})`);
     return;
   }
-  if (!isAlive(stack.pid)) {
+  if (!pidAlive(stack.pid)) {
     removeStackFile(dataDir, stack.pid);
     emit(ctx.io, ctx.json, { success: true, running: false, removedStale: true }, () => `no local stack is running (removed the stale stack file of pid ${stack.pid})`);
     return;
@@ -247,7 +248,7 @@ async function down(ctx: Context, timeoutSec: number): Promise<void> {
   process.kill(stack.pid, 'SIGTERM');
   if (!ctx.json) ctx.io.stderr(`stopping the stack (pid ${stack.pid}): agents first, then the services…\n`);
   const deadline = Date.now() + timeoutSec * 1000;
-  while (isAlive(stack.pid)) {
+  while (pidAlive(stack.pid)) {
     if (Date.now() > deadline) {
       throw new CliError(`the stack (pid ${stack.pid}) is still stopping after ${timeoutSec}s; see ${path.join(dataDir, 'logs', 'stack.log')}`, EXIT.FAILED, 'STOP_TIMEOUT');
     }

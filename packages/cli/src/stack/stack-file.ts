@@ -44,13 +44,3 @@ export function removeStackFile(dataDir: string, pid: number): void {
   const current = readStackFile(dataDir);
   if (current && current.pid === pid) rmSync(stackFilePath(dataDir), { force: true });
 }
-
-/** True if a process with this pid exists (signal 0 probes without signalling). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
