@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitForStatus } from '../gateway/helpers.ts';
 import { startStack, type Stack } from '../harness/stack.ts';
-import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, SLOW_BOOT_NODE, asAgent, guestMemory, vmExec } from './helpers.ts';
+import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, SLOW_BOOT_NODE, asAgent, guestMemory, vmExec, BROWSER_PAGE_TITLE, BROWSER_TITLE_SCRIPT } from './helpers.ts';
 
 /**
  * agent-browser on a real VM (standard tier: 2 vCPUs, 2048 MiB): Debian's Chromium, driven by
@@ -45,19 +45,9 @@ describe('agent-browser on a real VM', { timeout: 50 * 60_000 }, () => {
 
   it('Chromium via playwright-core loads a page served inside the VM and returns its title', async () => {
     const s = stack!;
-    const script = [
-      'set -e',
-      'mkdir -p /tmp/site',
-      "printf '<!doctype html><html><head><title>Romulus browser e2e</title></head><body>hi</body></html>' > /tmp/site/index.html",
-      'python3 -m http.server 8123 --bind 127.0.0.1 --directory /tmp/site >/dev/null 2>&1 &',
-      'server=$!',
-      'trap "kill $server" EXIT',
-      'for i in $(seq 1 100); do curl -sf http://127.0.0.1:8123/ >/dev/null && break; sleep 0.2; done',
-      'romulus-browser-title http://127.0.0.1:8123/',
-    ].join('\n');
-    const r = await vmExec(s, id, asAgent(script), { timeoutMs: 600_000 });
+    const r = await vmExec(s, id, asAgent(BROWSER_TITLE_SCRIPT), { timeoutMs: 600_000 });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout.trim(), 'Romulus browser e2e');
+    assert.equal(r.stdout.trim(), BROWSER_PAGE_TITLE);
   });
 
   it('reports its idle memory', async (t) => {

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { waitForStatus } from '../gateway/helpers.ts';
 import type { DerivedImage } from '../harness/images.ts';
 import { startStack, type Stack } from '../harness/stack.ts';
-import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, SLOW_BOOT_NODE, guestMemory, vmExec } from './helpers.ts';
+import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, SLOW_BOOT_NODE, guestMemory, vmExec, BROWSER_PAGE_TITLE, BROWSER_TITLE_SCRIPT } from './helpers.ts';
 
 /**
  * The tools of agent-coding and agent-browser on real VMs, independent of OpenClaw's (slow, under TCG)
@@ -81,19 +81,9 @@ describe('agent image tools on real VMs', { timeout: 40 * 60_000 }, () => {
   it('agent-browser: Chromium via playwright-core loads a page served inside the VM and returns its title', async (t) => {
     const s = stack!;
     const id = await spawn('agent-browser-tools', 500_000);
-    const script = [
-      'set -e',
-      'mkdir -p /tmp/site',
-      "printf '<!doctype html><html><head><title>Romulus browser e2e</title></head><body>hi</body></html>' > /tmp/site/index.html",
-      'python3 -m http.server 8123 --bind 127.0.0.1 --directory /tmp/site >/dev/null 2>&1 &',
-      'server=$!',
-      'trap "kill $server" EXIT',
-      'for i in $(seq 1 300); do curl -sf http://127.0.0.1:8123/ >/dev/null && break; sleep 0.2; done',
-      'romulus-browser-title http://127.0.0.1:8123/',
-    ].join('\n');
-    const r = await vmExec(s, id, sh(script), { asWorkloadUser: true, timeoutMs: 600_000 });
+    const r = await vmExec(s, id, sh(BROWSER_TITLE_SCRIPT), { asWorkloadUser: true, timeoutMs: 600_000 });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout.trim(), 'Romulus browser e2e');
+    assert.equal(r.stdout.trim(), BROWSER_PAGE_TITLE);
     const m = await guestMemory(s, id);
     t.diagnostic(`agent-browser (idle workload) guest memory: ${JSON.stringify({ ...m, raw: undefined })}`);
   });

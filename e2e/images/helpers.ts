@@ -32,6 +32,24 @@ export function asAgent(script: string): string[] {
   return ['setpriv', '--reuid=1000', '--regid=1000', '--init-groups', '--', 'env', 'HOME=/home/agent', 'USER=agent', 'PATH=/usr/local/bin:/usr/bin:/bin', 'sh', '-c', script];
 }
 
+/** The page the browser tests load from inside the guest, and the title romulus-browser-title must print. */
+export const BROWSER_PAGE_TITLE = 'Romulus browser e2e';
+
+/**
+ * A shell script for inside an agent-browser guest: serves a one-page site on the guest's loopback, waits
+ * until it answers, then prints the page title as the image's Chromium (playwright-core) sees it.
+ */
+export const BROWSER_TITLE_SCRIPT = [
+  'set -e',
+  'mkdir -p /tmp/site',
+  `printf '<!doctype html><html><head><title>${BROWSER_PAGE_TITLE}</title></head><body>hi</body></html>' > /tmp/site/index.html`,
+  'python3 -m http.server 8123 --bind 127.0.0.1 --directory /tmp/site >/dev/null 2>&1 &',
+  'server=$!',
+  'trap "kill $server" EXIT',
+  'for i in $(seq 1 300); do curl -sf http://127.0.0.1:8123/ >/dev/null && break; sleep 0.2; done',
+  'romulus-browser-title http://127.0.0.1:8123/',
+].join('\n');
+
 export interface GuestMemory {
   memTotalMib: number;
   memAvailableMib: number;
