@@ -50,9 +50,15 @@ async function makeDriver(c: NodeConfig, log: Logger): Promise<VmmDriver> {
   return createDriver(c.driver, { ...(c.driverOptions as Record<string, never>), log: log.child({ component: `vmm-${c.driver}` }) });
 }
 
+/** A parsed config has every default resolved; an input may leave out whole sections (e.g. `network`). */
+function isParsed(input: NodeConfigInput | NodeConfig): input is NodeConfig {
+  const network = (input as { network?: unknown }).network;
+  return typeof network === 'object' && network !== null && 'subnetText' in network;
+}
+
 /** Starts a node daemon in this process (library entry for main.ts and the e2e suites). */
 export async function startNode(input: NodeConfigInput | NodeConfig, overrides: NodeOverrides = {}): Promise<RunningNode> {
-  const config: NodeConfig = 'subnetText' in (input as NodeConfig).network ? (input as NodeConfig) : parseConfig(input, {});
+  const config: NodeConfig = isParsed(input) ? input : parseConfig(input, {});
   const log = overrides.log ?? createLogger('hypercore').child({ node: config.nodeId });
   const run = overrides.run ?? runCommand;
 
