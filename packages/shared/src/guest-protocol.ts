@@ -45,7 +45,34 @@ export type GuestToHost =
   | { t: 'exit'; code: number | null; signal: string | null }
   | { t: 'pong'; id: string; now: number }
   | { t: 'exec-result'; id: string; code: number; stdout: string; stderr: string }
-  | { t: 'error'; message: string };
+  | { t: 'error'; code: GuestErrorCode; message: string };
+
+/**
+ * Why the guest agent answered `error`. The host acts on the code; the message is for people (and never
+ * echoes what the host sent, which may hold secrets).
+ */
+export const GUEST_ERROR_CODES = [
+  /** A line that is not one JSON object with a string `t`. */
+  'MALFORMED_MESSAGE',
+  /** A `t` the agent does not know. */
+  'UNKNOWN_MESSAGE',
+  /** A message whose fields are wrong (e.g. `time.now` not ms since epoch, a `sync` without its nonce). */
+  'BAD_MESSAGE',
+  /** The link has not proved it speaks for the host (transports with a handshake); the link is closed. */
+  'NOT_AUTHENTICATED',
+  /** `configure` whose fields are wrong; nothing was started, a corrected configure may follow. */
+  'BAD_CONFIGURE',
+  /** A second `configure`: the first one stands (a `hello` with the state follows). */
+  'ALREADY_CONFIGURED',
+  /** The workload could not be started (manifest, user, spawn); an `exit` follows. */
+  'WORKLOAD_START_FAILED',
+  /** Setting the clock failed (`time`). */
+  'SET_CLOCK_FAILED',
+] as const;
+export type GuestErrorCode = (typeof GUEST_ERROR_CODES)[number];
+
+/** Error codes that end a `configure`: the workload will not run from it. */
+export const CONFIGURE_FAILURE_CODES: readonly GuestErrorCode[] = ['BAD_CONFIGURE', 'ALREADY_CONFIGURED', 'WORKLOAD_START_FAILED', 'NOT_AUTHENTICATED'];
 
 export type HostToGuest =
   /** Sent by the host on every (re)connect; the guest answers with `hello`. The guest also sends `hello`

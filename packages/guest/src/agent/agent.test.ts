@@ -190,7 +190,7 @@ describe('guest agent over a serial-like link', () => {
     assert.equal(hello.workloadPid, started.pid);
 
     h.host.send(configureMsg());
-    await h.host.waitFor('error', (m) => m.message === 'already configured');
+    await h.host.waitFor('error', (m) => m.code === 'ALREADY_CONFIGURED');
 
     h.host.send({ t: 'shutdown' });
     const exit = await h.host.waitFor('exit');
@@ -231,14 +231,14 @@ describe('guest agent over a serial-like link', () => {
   it('refuses a bad configure and an unknown user without starting anything', async () => {
     h = await fifoHarness(writeManifest('baduser', { command: ['true'], user: 'no-such-user', readiness: { type: 'none' } }));
     h.host.send(configureMsg({ hostname: 'bad host!' }));
-    await h.host.waitFor('error', (m) => m.message.includes('hostname'));
+    await h.host.waitFor('error', (m) => m.code === 'BAD_CONFIGURE' && m.message.includes('hostname'));
     h.host.send(configureMsg({ secrets: { 'BAD-NAME': 'x' } }));
-    await h.host.waitFor('error', (m) => m.message.includes('not a valid variable name'));
+    await h.host.waitFor('error', (m) => m.code === 'BAD_CONFIGURE' && m.message.includes('not a valid variable name'));
     h.host.send(configureMsg({ env: { A: 5 } }));
-    await h.host.waitFor('error', (m) => m.message.includes('env.A'));
+    await h.host.waitFor('error', (m) => m.code === 'BAD_CONFIGURE' && m.message.includes('env.A'));
     assert.equal(h.calls.clock.length, 0, 'nothing applied from a bad configure');
     h.host.send(configureMsg());
-    await h.host.waitFor('error', (m) => m.message.includes('no-such-user'));
+    await h.host.waitFor('error', (m) => m.code === 'WORKLOAD_START_FAILED' && m.message.includes('no-such-user'));
     const exit = await h.host.waitFor('exit');
     assert.equal(exit.code, null);
     assert.ok(!h.host.received.some((m) => m.t === 'started'));
@@ -281,10 +281,10 @@ describe('guest agent over a serial-like link', () => {
     await waitUntil(() => h!.calls.clock.includes(1_800_000_000_123));
 
     h.host.send('{"t":"configure","secrets":{"K":"leaky-secret"'); // truncated JSON
-    const err = await h.host.waitFor('error', (m) => m.message.includes('malformed'));
+    const err = await h.host.waitFor('error', (m) => m.code === 'MALFORMED_MESSAGE');
     assert.ok(!err.message.includes('leaky-secret'));
     h.host.send({ t: 'frobnicate' });
-    await h.host.waitFor('error', (m) => m.message.includes('unknown message type'));
+    await h.host.waitFor('error', (m) => m.code === 'UNKNOWN_MESSAGE');
   });
 });
 
@@ -319,7 +319,7 @@ describe('guest agent over TCP with the HMAC handshake', () => {
   it('serves nothing before the host proves the key, and closes on a wrong proof', async () => {
     const { host, closed } = await connect();
     host.send({ t: 'exec', id: 'x', argv: ['id'], timeoutMs: 1000 });
-    await host.waitFor('error', (m) => m.message === 'not authenticated');
+    await host.waitFor('error', (m) => m.code === 'NOT_AUTHENTICATED');
     await closed;
     assert.ok(!host.received.some((m) => m.t === 'exec-result'));
 

@@ -150,14 +150,14 @@ export class GuestAgent {
       if (!msg || typeof msg !== 'object' || typeof (msg as { t?: unknown }).t !== 'string') throw new Error();
     } catch {
       // Never echo the line: it may carry secrets.
-      this.send(link, { t: 'error', message: 'malformed message (expected one JSON object per line)' });
+      this.send(link, { t: 'error', code: 'MALFORMED_MESSAGE', message: 'malformed message (expected one JSON object per line)' });
       return;
     }
 
     if (link.requiresAuth && !link.authenticated) {
       if (msg.t === 'sync') {
         if (typeof msg.nonce !== 'string' || !/^[0-9a-f]{32,128}$/i.test(msg.nonce)) {
-          this.send(link, { t: 'error', message: 'sync on this transport needs a hex nonce (16-64 bytes)' });
+          this.send(link, { t: 'error', code: 'BAD_MESSAGE', message: 'sync on this transport needs a hex nonce (16-64 bytes)' });
           return;
         }
         this.hostNonces.set(link.id, msg.nonce);
@@ -167,7 +167,7 @@ export class GuestAgent {
       const auth = msg.t === 'auth' || msg.t === 'configure' ? msg.auth : undefined;
       if (!this.hostNonces.has(link.id) || !this.hostProofOk(link, auth)) {
         this.deps.log(`rejected an unauthenticated ${msg.t} on link ${link.id}`);
-        this.send(link, { t: 'error', message: 'not authenticated' });
+        this.send(link, { t: 'error', code: 'NOT_AUTHENTICATED', message: 'not authenticated' });
         await link.flush();
         link.close();
         return;
@@ -187,8 +187,8 @@ export class GuestAgent {
       case 'configure':
         return this.configure(link, msg);
       case 'time':
-        if (!Number.isFinite(msg.now) || msg.now <= 0) return this.send(link, { t: 'error', message: 'time.now must be ms since epoch' });
-        return void this.deps.setClock(Math.round(msg.now)).catch((e) => this.send(link, { t: 'error', message: `set clock: ${(e as Error).message}` }));
+        if (!Number.isFinite(msg.now) || msg.now <= 0) return this.send(link, { t: 'error', code: 'BAD_MESSAGE', message: 'time.now must be ms since epoch' });
+        return void this.deps.setClock(Math.round(msg.now)).catch((e) => this.send(link, { t: 'error', code: 'SET_CLOCK_FAILED', message: `set clock: ${(e as Error).message}` }));
       case 'ping':
         return this.send(link, { t: 'pong', id: String(msg.id ?? ''), now: Date.now() });
       case 'exec':
@@ -196,18 +196,18 @@ export class GuestAgent {
       case 'shutdown':
         return this.shutdown();
       default:
-        this.send(link, { t: 'error', message: `unknown message type ${JSON.stringify(String((msg as { t: unknown }).t)).slice(0, 40)}` });
+        this.send(link, { t: 'error', code: 'UNKNOWN_MESSAGE', message: `unknown message type ${JSON.stringify(String((msg as { t: unknown }).t)).slice(0, 40)}` });
     }
   }
 
   private async configure(link: Link, msg: Extract<HostToGuest, { t: 'configure' }>): Promise<void> {
     if (this.configured) {
-      this.send(link, { t: 'error', message: 'already configured' });
+      this.send(link, { t: 'error', code: 'ALREADY_CONFIGURED', message: 'already configured' });
       this.sendHello(link);
       return;
     }
     const problem = checkConfigure(msg);
-    if (problem) return this.send(link, { t: 'error', message: `bad configure: ${problem}` });
+    if (problem) return this.send(link, { t: 'error', code: 'BAD_CONFIGURE', message: `bad configure: ${problem}` });
     this.state = 'configuring';
     this.link = link;
     this.stopHelloTimer();
@@ -222,7 +222,7 @@ export class GuestAgent {
       this.user = resolveUser(this.spec.user, this.deps.passwdPath);
     } catch (e) {
       this.state = 'exited';
-      this.emit({ t: 'error', message: `cannot start the workload: ${(e as Error).message}` });
+      this.emit({ t: 'error', code: 'WORKLOAD_START_FAILED', message: `cannot start the workload: ${(e as Error).message}` });
       this.emit({ t: 'exit', code: null, signal: null });
       return;
     }
@@ -252,7 +252,7 @@ export class GuestAgent {
       });
     } catch (e) {
       this.state = 'exited';
-      this.emit({ t: 'error', message: `cannot start the workload: ${(e as Error).message}` });
+      this.emit({ t: 'error', code: 'WORKLOAD_START_FAILED', message: `cannot start the workload: ${(e as Error).message}` });
       this.emit({ t: 'exit', code: null, signal: null });
       return;
     }
