@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { ApiError } from './errors.ts';
 
 /**
  * The hypercore node daemon's HTTP API (all under /v1, all but /v1/health need
@@ -17,6 +18,76 @@ import { Type, type Static } from 'typebox';
  *   GET    /v1/health              -> Health (no auth; no secrets in it)
  *   GET    /metrics                -> Prometheus text (auth)
  */
+
+/**
+ * Every error code the node API answers with, and its HTTP status (the envelope is the shared one:
+ * { success: false, error: { code, message, ...details } }). Clients act on the code.
+ */
+export const NODE_ERRORS = {
+  /** The body, params or query do not fit the schema (or a rule beyond it, e.g. env names). */
+  VALIDATION_FAILED: 400,
+  MALFORMED_JSON: 400,
+  BAD_REQUEST: 400,
+  /** The request asked for less than the image's minimum vCPUs/memory (details: required, requested). */
+  BELOW_IMAGE_MINIMUM: 400,
+  /** A name given both as env and as a secret. */
+  ENV_SECRET_CLASH: 400,
+  UNAUTHORIZED: 401,
+  /** No such route. */
+  NOT_FOUND: 404,
+  VM_NOT_FOUND: 404,
+  IMAGE_NOT_FOUND: 404,
+  /** wait: the VM did not reach the state in time (details: vm). */
+  WAIT_TIMEOUT: 408,
+  VM_EXISTS: 409,
+  /** exec on a VM that is not running. */
+  VM_NOT_RUNNING: 409,
+  /** Not enough free vCPUs, memory or IP addresses (details: free). */
+  INSUFFICIENT_CAPACITY: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  /** exec: the guest agent did not answer (channel closed or timed out). */
+  EXEC_FAILED: 502,
+  /** The node is shutting down; another attempt after its restart may succeed. */
+  NODE_CLOSING: 503,
+} as const satisfies Record<string, number>;
+export type NodeErrorCode = keyof typeof NODE_ERRORS;
+
+/** An ApiError with a node error code and the status that code has. */
+export function nodeError(code: NodeErrorCode, message: string, details?: Record<string, unknown>): ApiError {
+  return new ApiError(NODE_ERRORS[code], code, message, details);
+}
+
+/**
+ * Why a VM failed (Vm.reasonCode; Vm.reason says it in words). Host-side steps, the VMM, the guest channel
+ * and the workload fail in different ways, and a client (or an operator's alert) can tell them apart.
+ */
+export const VM_FAILURE_CODES = [
+  /** IP lease, disk, firewall rules or TAP could not be set up. */
+  'HOST_SETUP_FAILED',
+  /** The VMM did not start. */
+  'VMM_START_FAILED',
+  /** The VMM process went away (during boot or later). */
+  'VMM_EXITED',
+  /** The guest channel could not be opened, or the guest agent sent no hello in time. */
+  'GUEST_UNREACHABLE',
+  /** The guest channel closed before the guest agent finished what the node was waiting for. */
+  'GUEST_CHANNEL_CLOSED',
+  /** The guest agent refused the configure (its GuestErrorCode is in the reason). */
+  'CONFIGURE_REFUSED',
+  /** The guest agent could not start the workload. */
+  'WORKLOAD_START_FAILED',
+  /** The workload exited (before it was ready, or while running). */
+  'WORKLOAD_EXITED',
+  /** The workload did not pass its readiness probe in time. */
+  'READY_TIMEOUT',
+  /** The node restarted mid-create and could not finish it. */
+  'INTERRUPTED',
+  'INTERNAL',
+] as const;
+export type VmFailureCode = (typeof VM_FAILURE_CODES)[number];
 
 export const VM_STATES = ['creating', 'starting', 'running', 'stopping', 'stopped', 'failed'] as const;
 // Spelled out (not VM_STATES.map) so Static<typeof Vm>['state'] is the literal union rather than never.
@@ -78,6 +149,8 @@ export const Vm = Type.Object({
   state: VmState,
   /** Why it failed (or why it stopped, when not asked to). */
   reason: Type.Optional(Type.String()),
+  /** Why it failed, as a code (one of VM_FAILURE_CODES) when the node knows it. */
+  reasonCode: Type.Optional(Type.Unsafe<VmFailureCode>({ type: 'string', enum: [...VM_FAILURE_CODES] })),
   ip: Type.Optional(Type.String()),
   /** Port of the agent inside the VM (from the image manifest). */
   agentPort: Type.Integer(),

@@ -203,6 +203,7 @@ describe('node API with a fake VMM and fake network', () => {
     const w = await waitState('vm-silent', 'running');
     assert.equal(w.body.state, 'failed');
     assert.match(w.body.reason, /guest agent did not answer within/);
+    assert.equal(w.body.reasonCode, 'GUEST_UNREACHABLE');
     assert.equal(network.taps.size, 0);
     assert.equal(network.rules.size, 0);
     assert.equal(driver.liveCount(), 0);
@@ -216,6 +217,7 @@ describe('node API with a fake VMM and fake network', () => {
     const w = await waitState('vm-crashy', 'running');
     assert.equal(w.body.state, 'failed');
     assert.match(w.body.reason, /workload exited \(code 3/);
+    assert.equal(w.body.reasonCode, 'WORKLOAD_EXITED');
     assert.equal(driver.liveCount(), 0);
     await api('DELETE', '/v1/vms/vm-crashy');
   });
@@ -227,6 +229,7 @@ describe('node API with a fake VMM and fake network', () => {
       const w = await waitState('vm-notap', 'running');
       assert.equal(w.body.state, 'failed');
       assert.match(w.body.reason, /could not create the TAP device: fake: cannot create tap/);
+      assert.equal(w.body.reasonCode, 'HOST_SETUP_FAILED');
       assert.equal(network.rules.size, 0);
       assert.deepEqual(JSON.parse(readFileSync(path.join(stateDir, 'leases.json'), 'utf8')), {});
       assert.ok(!existsSync(path.join(stateDir, 'vms/vm-notap/disk.ext4')));
@@ -243,6 +246,7 @@ describe('node API with a fake VMM and fake network', () => {
     const w = await waitState('vm-dies', 'failed');
     assert.equal(w.body.state, 'failed');
     assert.equal(w.body.reason, 'vmm process exited unexpectedly');
+    assert.equal(w.body.reasonCode, 'VMM_EXITED');
     assert.equal(network.taps.size, 0);
     const m = await api('GET', '/metrics');
     assert.match(m.body, /romulus_node_reconciler_actions_total\{action="vmm_died"\} 1/);

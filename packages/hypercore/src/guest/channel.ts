@@ -11,8 +11,14 @@ export const isHello = (m: GuestToHost): m is Hello => m.t === 'hello';
 /** Longest line accepted from a guest: a misbehaving guest must not make the node buffer without bound. */
 const MAX_LINE_BYTES = 4 * 1024 * 1024;
 
+/** What went wrong on a channel, for callers that act on it (the message is for people). */
+export type ChannelFault = 'connect' | 'closed' | 'timeout';
+
 export class ChannelError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly fault: ChannelFault = 'closed',
+  ) {
     super(message);
     this.name = 'ChannelError';
   }
@@ -94,7 +100,7 @@ export class GuestChannel extends EventEmitter {
         lastErr = (e as Error).message;
       }
       if (Date.now() >= deadline) {
-        throw new ChannelError(`could not connect to the guest channel within ${Math.round(timeoutMs / 1000)}s (${lastErr})`);
+        throw new ChannelError(`could not connect to the guest channel within ${Math.round(timeoutMs / 1000)}s (${lastErr})`, 'connect');
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -120,7 +126,7 @@ export class GuestChannel extends EventEmitter {
       const onClose = () => done(() => reject(new ChannelError(`guest channel closed before ${what}`)));
       const onAbort = () => done(() => reject(abortError(signal!)));
       const timer = setTimeout(
-        () => done(() => reject(new ChannelError(`${what} did not arrive within ${Math.round(timeoutMs / 1000)}s`))),
+        () => done(() => reject(new ChannelError(`${what} did not arrive within ${Math.round(timeoutMs / 1000)}s`, 'timeout'))),
         timeoutMs,
       );
       const done = (f: () => void) => {

@@ -8,11 +8,10 @@ import type { VmNetworkSpec } from '../network/types.ts';
 import type { VmRecord } from '../state/vm-record.ts';
 import { buildCmdline, hostnameFor } from './cmdline.ts';
 import type { NodeContext, VmEntry } from './context.ts';
-import { attachGuest, hostProof } from './guest-session.ts';
+import { ChannelError } from '../guest/channel.ts';
+import { attachGuest } from './guest-session.ts';
 import type { Step } from './steps.ts';
-
-/** Guest `error` messages that mean the configure failed (see packages/guest/src/agent/agent.ts). */
-const CONFIGURE_ERROR = /^(bad configure|cannot start the workload|already configured|not authenticated)/;
+import { configureFailure, endsConfigure, VmFailure, workloadExited } from './vm-failure.ts';
 
 function consoleTail(file: string): string {
   try {
@@ -148,14 +147,14 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
           hello = await attachGuest(ctx, entry, {
             signal,
             onExit: (m) => {
-              workloadExit = `workload exited (code ${m.code ?? 'none'}${m.signal ? `, signal ${m.signal}` : ''})`;
+              workloadExit = workloadExited(m);
             },
           });
         } catch (e) {
           // A channel that closes during boot usually means the VMM itself went away: say so, with the
           // end of the guest console (the files stay in the VM's dir until it is deleted).
           if (rec.vmm && !ctx.driver.isAlive(rec.vmm)) {
-            throw new Error(`vmm process exited during boot; console ends: ${consoleTail(rec.vmm.consoleLogPath) || '(empty)'}`);
+            throw new VmFailure('VMM_EXITED', `vmm process exited during boot; console ends: ${consoleTail(rec.vmm.consoleLogPath) || '(empty)'}`);
           }
           throw e;
         }
@@ -179,12 +178,11 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
         // The guest answers a configure it cannot act on with an `error` (then maybe `exit`): fail fast on it.
         const started = ch.waitFor(
           (m): m is Extract<GuestToHost, { t: 'started' } | { t: 'exit' } | { t: 'error' }> =>
-            m.t === 'started' || m.t === 'exit' || (m.t === 'error' && CONFIGURE_ERROR.test(m.message)),
+            m.t === 'started' || m.t === 'exit' || (m.t === 'error' && endsConfigure(m.code)),
           c.channel.helloTimeoutMs,
           'workload start',
           signal,
         );
-        const auth = hostProof(entry);
         // Both waits are registered before configure goes out: the guest may send started and ready in
         // one burst, and a message nobody waits for yet is gone.
         readyP = ch
@@ -194,8 +192,8 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
             'readiness',
             signal,
           )
-          .catch((e: Error) => {
-            throw new Error(/did not arrive/.test(e.message) ? `workload was not ready within ${Math.round(c.channel.readyTimeoutMs / 1000)}s` : e.message);
+          .catch((e: unknown) => {
+            throw channelFailure(e, `workload was not ready within ${Math.round(c.channel.readyTimeoutMs / 1000)}s`, 'READY_TIMEOUT');
           });
         readyP.catch(() => {});
         ch.send({
@@ -209,9 +207,11 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
         // Delivered: the node forgets the values (the redactor keeps them only to scrub guest log lines).
         entry.pendingSecrets = undefined;
         entry.pendingEnv = undefined;
-        const m = await started;
-        if (m.t === 'error') throw new Error(`guest agent: ${entry.redact(m.message)}`);
-        if (m.t === 'exit') throw new Error(workloadExit ?? 'workload exited before it started');
+        const m = await started.catch((e: unknown) => {
+          throw channelFailure(e, `the guest agent did not start the workload within ${Math.round(c.channel.helloTimeoutMs / 1000)}s`, 'GUEST_UNREACHABLE');
+        });
+        if (m.t === 'error') throw configureFailure(m.code, entry.redact(String(m.message)));
+        if (m.t === 'exit') throw new VmFailure('WORKLOAD_EXITED', workloadExit ?? 'workload exited before it started');
       },
     },
     {
@@ -219,7 +219,7 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
       shouldDo: () => true,
       do: async () => {
         const m = await readyP!;
-        if (m.t === 'exit') throw new Error(workloadExit ?? 'workload exited before it was ready');
+        if (m.t === 'exit') throw new VmFailure('WORKLOAD_EXITED', workloadExit ?? 'workload exited before it was ready');
         const now = Date.now();
         rec.timings.agentReadyMs = Math.round(now - hello!.helloAt);
         rec.timings.totalMs = now - rec.createdAt;
@@ -229,4 +229,10 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
       },
     },
   ];
+}
+
+/** A channel wait that failed: a timeout is `onTimeout`, a closed channel GUEST_CHANNEL_CLOSED; an abort stays itself. */
+function channelFailure(e: unknown, timeoutReason: string, onTimeout: 'READY_TIMEOUT' | 'GUEST_UNREACHABLE'): unknown {
+  if (!(e instanceof ChannelError)) return e;
+  return e.fault === 'timeout' ? new VmFailure(onTimeout, timeoutReason) : new VmFailure('GUEST_CHANNEL_CLOSED', e.message);
 }

@@ -4,7 +4,7 @@ import { TERMINAL_VM_STATES } from '@romulus/shared';
 import type { VmRecord } from '../state/vm-record.ts';
 import type { NodeContext, VmEntry } from './context.ts';
 import { vmNetSpec } from './create-plan.ts';
-import { attachGuest, hostProof } from './guest-session.ts';
+import { attachGuest } from './guest-session.ts';
 import { teardown } from './teardown.ts';
 import type { VmManager } from './vm-manager.ts';
 
@@ -130,8 +130,6 @@ async function readopt(
     if (!hello.configured) {
       throw new Error('node restarted before the VM was configured (its secrets are gone)');
     }
-    const auth = hostProof(e);
-    if (auth) e.channel!.send({ t: 'auth', auth });
     if (hello.ready) {
       rec.state = 'running';
       rec.readyAt ??= Date.now();

@@ -21,25 +21,15 @@ import { publicVm, type VmRecord } from '../state/vm-record.ts';
 import type { NodeContext, VmEntry } from './context.ts';
 import { withLock } from './context.ts';
 import { createSteps, diskPathOf } from './create-plan.ts';
-import { attachGuest, hostProof } from './guest-session.ts';
+import { attachGuest } from './guest-session.ts';
 import { runPlan, StepFailed } from './steps.ts';
 import { teardown } from './teardown.ts';
+import { failureOf, VmFailure } from './vm-failure.ts';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 /** States that hold capacity (and, once past creating, host resources). */
 const ACTIVE: readonly VmState[] = ['creating', 'starting', 'running', 'stopping'];
-
-export const STEP_REASONS: Record<string, string> = {
-  'lease-ip': 'could not lease an IP address',
-  'create-disk': 'could not create the VM disk',
-  'nft-rules': 'could not install the firewall rules',
-  tap: 'could not create the TAP device',
-  'start-vmm': 'the VMM failed to start',
-  'guest-hello': 'the guest agent did not come up',
-  configure: 'the guest agent did not start the workload',
-  'await-ready': 'the workload did not become ready',
-};
 
 /**
  * The VM manager: explicit states (creating → starting → running → stopping → stopped, or failed with a
@@ -216,7 +206,6 @@ export class VmManager {
     } catch (err) {
       const step = err instanceof StepFailed ? err.step : 'unknown';
       const cause = err instanceof StepFailed ? err.cause : err;
-      const causeMsg = cause instanceof Error ? cause.message : String(cause);
       // Rollback already ran; a second, idempotent teardown catches anything a failing undo left.
       await teardown(this.ctx, entry, false);
       rmSync(diskPathOf(this.ctx, rec.id), { force: true });
@@ -229,9 +218,9 @@ export class VmManager {
         this.ctx.metrics.stepFailures.inc({ step });
         this.ctx.metrics.createSeconds.observe({ result: 'failed' }, (Date.now() - rec.createdAt) / 1000);
         rec.state = 'failed';
-        rec.reason = /did not answer|did not arrive|not ready within|exited/.test(causeMsg)
-          ? causeMsg
-          : `${STEP_REASONS[step] ?? step}: ${causeMsg}`;
+        const failure = failureOf(step, cause);
+        rec.reason = failure.reason;
+        rec.reasonCode = failure.code;
         log.warn({ step, reason: rec.reason }, 'vm create failed');
       }
       rec.stoppedAt = Date.now();
@@ -254,8 +243,6 @@ export class VmManager {
         this.background(entry, 're-attach', async () => {
           try {
             await attachGuest(this.ctx, entry, {});
-            const auth = hostProof(entry);
-            if (auth) entry.channel!.send({ t: 'auth', auth });
             this.watchChannel(entry);
           } catch (e) {
             this.ctx.log.warn({ vm: entry.rec.id, err: (e as Error).message }, 'guest channel re-attach failed');
@@ -381,7 +368,7 @@ export class VmManager {
       if (this.ctx.driver.isAlive(rec.vmm)) continue;
       if (entry.abort) {
         // Mid-create: abort the plan; its rollback ends the VM in failed with this reason.
-        entry.abort.abort(new Error('vmm process exited unexpectedly during boot'));
+        entry.abort.abort(new VmFailure('VMM_EXITED', 'vmm process exited unexpectedly during boot'));
         continue;
       }
       entry.stopping = true;
@@ -391,6 +378,7 @@ export class VmManager {
         await teardown(this.ctx, entry, false);
         rec.state = 'failed';
         rec.reason = entry.workloadExit ? `${entry.workloadExit}; the VM powered off` : 'vmm process exited unexpectedly';
+        rec.reasonCode = entry.workloadExit ? 'WORKLOAD_EXITED' : 'VMM_EXITED';
         rec.stoppedAt = Date.now();
         rec.ip = undefined;
         this.persist(entry);
@@ -402,7 +390,7 @@ export class VmManager {
   async close(): Promise<void> {
     this.closed = true;
     if (this.liveness) clearInterval(this.liveness);
-    for (const e of this.vms.values()) e.abort?.abort(new Error('node shutting down'));
+    for (const e of this.vms.values()) e.abort?.abort(new VmFailure('INTERRUPTED', 'node shutting down'));
     await Promise.all([...this.vms.values()].map((e) => e.lock));
     for (const e of this.vms.values()) {
       e.channel?.close();
