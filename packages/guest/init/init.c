@@ -10,12 +10,23 @@
  *      shared base image; without romulus.disk (probe boots) the upper layer is a tmpfs,
  *   3. switch into it (mount-move + chroot, like switch_root), mount sys/run/tmp/pts/shm/cgroup2,
  *      bring lo up, set the hostname,
- *   4. start the guest agent (the bundled Node in /opt/romulus, as root) and reap zombies forever,
+ *   4. with romulus.channel=vsock (Firecracker), listen on vsock port 52 and start the channel relay (below),
+ *      then start the guest agent (the bundled Node in /opt/romulus, as root) and reap zombies forever,
  *   5. power off (sync + reboot(RB_AUTOBOOT); QEMU runs with -no-reboot and Firecracker exits on reset)
  *      on SIGTERM/SIGINT/SIGPWR, on SIGUSR2 (the agent asks), or when the agent exits for any reason:
  *      a VM without its agent cannot be controlled, so it must not linger.
  *
- * Everything it says goes to the serial console prefixed "romulus-init: ". It never sees secrets.
+ * Everything it says goes to the serial console prefixed "romulus-init: ". It never sees secrets, and it
+ * refuses to boot a command line that carries a channel key (romulus.chkey): /proc/cmdline is readable by
+ * the workload, so such a key could not be kept from it.
+ *
+ * The vsock channel relay: Node cannot open AF_VSOCK, so a child of init accepts the host's connections on
+ * vsock port 52 and the agent's on the unix socket /run/romulus/channel.sock (in a root-only directory, so
+ * the unprivileged workload cannot reach it), and copies bytes between the current host connection and the
+ * current agent connection. A newer connection on either side replaces the older one (the host reconnects
+ * after a node restart); bytes for a side that is not connected are dropped, as virtio-serial does. Only the
+ * host can reach a guest's vsock, so the channel needs no key. `init channel-relay <host-sock> <agent-sock>`
+ * runs the same relay with a unix socket in place of the vsock (host tests).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,12 +43,14 @@
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/vm_sockets.h>
 
 #define NODE_BIN "/opt/romulus/node/bin/node"
 #define AGENT_JS "/opt/romulus/guest-agent.js"
@@ -46,6 +59,10 @@
 #define LOWER SCRATCH "/romulus-lower"
 #define RW SCRATCH "/romulus-rw"
 #define NEWROOT SCRATCH "/romulus-root"
+#define CHANNEL_DIR "/run/romulus"
+#define CHANNEL_SOCK CHANNEL_DIR "/channel.sock"
+/* GUEST_VSOCK_PORT in packages/shared/src/guest-protocol.ts: below 1024, so only root may bind it. */
+#define VSOCK_PORT 52
 /* How long processes get between SIGTERM and SIGKILL at power-off. */
 #define TERM_GRACE_MS 3000
 
@@ -228,38 +245,7 @@ static void set_hostname(void) {
   if (sethostname(name, strlen(name)) != 0) say("sethostname: %s", strerror(errno));
 }
 
-/* The TCP channel key (romulus.chkey) must not be readable by the unprivileged workload: it would let it
- * authenticate to the agent as the host. /proc/cmdline is world-readable, so we bind a copy without the key
- * over it, hand the key to the agent in its (root-only) environment, and restrict dmesg, which echoes the
- * command line. */
-static char channel_key[160];
-
-static void hide_channel_key(void) {
-  static const char key[] = "romulus.chkey=";
-  if (!cmdline_get("romulus.chkey", channel_key, sizeof channel_key)) return;
-  char clean[sizeof cmdline];
-  size_t n = 0;
-  const char *p = cmdline;
-  while (*p) {
-    const char *end = p;
-    while (*end && *end != ' ' && *end != '\n') end++;
-    if (strncmp(p, key, sizeof key - 1) != 0 && end > p) {
-      if (n) clean[n++] = ' ';
-      memcpy(clean + n, p, end - p);
-      n += end - p;
-    }
-    p = *end ? end + 1 : end;
-  }
-  clean[n++] = '\n';
-  mkdir("/run/romulus", 0755);
-  int fd = open("/run/romulus/cmdline", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
-  if (fd < 0 || write(fd, clean, n) != (ssize_t)n) say("cannot write the public cmdline: %s", strerror(errno));
-  if (fd >= 0) close(fd);
-  if (mount("/run/romulus/cmdline", "/proc/cmdline", NULL, MS_BIND, NULL) != 0 ||
-      mount(NULL, "/proc/cmdline", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
-    say("cannot hide the channel key from /proc/cmdline: %s", strerror(errno));
-}
-
+/* dmesg echoes the command line and kernel messages: nothing the workload needs. */
 static void restrict_dmesg(void) {
   int fd = open("/proc/sys/kernel/dmesg_restrict", O_WRONLY | O_CLOEXEC);
   if (fd >= 0) {
@@ -268,23 +254,134 @@ static void restrict_dmesg(void) {
   }
 }
 
+/* --- the vsock channel relay (see the top of this file) --------------------------------------------------- */
+
+struct relay_end {
+  int listener;     /* accepts this side's connections */
+  int conn;         /* the current connection, or -1 */
+  char buf[65536];  /* bytes read from this side, not yet written to the other */
+  size_t len, off;
+};
+
+static void relay_drop(struct relay_end *e) {
+  if (e->conn >= 0) close(e->conn);
+  e->conn = -1;
+  e->len = e->off = 0;
+}
+
+/* Moves bytes between the two current connections; never returns. */
+static void relay_loop(int host_listener, int agent_listener) {
+  struct relay_end ends[2] = { { .listener = host_listener, .conn = -1 }, { .listener = agent_listener, .conn = -1 } };
+  for (;;) {
+    struct pollfd p[4];
+    for (int i = 0; i < 2; i++) {
+      struct relay_end *e = &ends[i], *o = &ends[1 - i];
+      p[i] = (struct pollfd){ .fd = e->listener, .events = POLLIN };
+      /* read a side only when its buffer is empty; write it while the other side has bytes for it */
+      p[2 + i] = (struct pollfd){ .fd = e->conn, .events = (e->len == 0 ? POLLIN : 0) | (o->len > 0 ? POLLOUT : 0) };
+    }
+    if (poll(p, 4, -1) < 0) {
+      if (errno != EINTR) usleep(100 * 1000);
+      continue;
+    }
+    int replaced = 0;
+    for (int i = 0; i < 2; i++) {
+      if (!(p[i].revents & POLLIN)) continue;
+      int c = accept4(ends[i].listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (c < 0) continue;
+      relay_drop(&ends[i]);
+      ends[1 - i].len = ends[1 - i].off = 0; /* what was queued for the old connection is not for this one */
+      ends[i].conn = c;
+      replaced = 1;
+    }
+    if (replaced) continue; /* the conn entries polled may be gone */
+    for (int i = 0; i < 2; i++) {
+      struct relay_end *e = &ends[i], *o = &ends[1 - i];
+      short r = p[2 + i].revents;
+      if (e->conn < 0 || !r) continue;
+      if (r & POLLIN) {
+        ssize_t n = recv(e->conn, e->buf, sizeof e->buf, 0);
+        if (n > 0) {
+          e->len = (size_t)n;
+          e->off = 0;
+          if (o->conn < 0) e->len = 0; /* nobody on the other side: dropped */
+        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+          relay_drop(e);
+          continue;
+        }
+      } else if (r & (POLLHUP | POLLERR)) {
+        relay_drop(e);
+        continue;
+      }
+      if ((r & POLLOUT) && o->len > 0) {
+        ssize_t n = send(e->conn, o->buf + o->off, o->len - o->off, MSG_NOSIGNAL);
+        if (n > 0) {
+          o->off += (size_t)n;
+          if (o->off == o->len) o->len = o->off = 0;
+        } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
+          relay_drop(e);
+        }
+      }
+    }
+  }
+}
+
+/* A root-only unix listener at path (its directory is made 0700 first). */
+static int listen_unix(const char *path) {
+  struct sockaddr_un a = { .sun_family = AF_UNIX };
+  if (strlen(path) >= sizeof a.sun_path) { errno = ENAMETOOLONG; return -1; }
+  strcpy(a.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  unlink(path);
+  mode_t old = umask(077);
+  int r = bind(fd, (struct sockaddr *)&a, sizeof a);
+  umask(old);
+  if (r != 0 || listen(fd, 4) != 0) { close(fd); return -1; }
+  return fd;
+}
+
+static int listen_vsock(unsigned port) {
+  struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port };
+  int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0) { close(fd); return -1; }
+  return fd;
+}
+
+/* Forks the relay for the vsock channel; returns its pid, or -1 (reason said). */
+static pid_t start_vsock_relay(const sigset_t *original_mask) {
+  int host = listen_vsock(VSOCK_PORT);
+  if (host < 0) { say("cannot listen on vsock port %d: %s", VSOCK_PORT, strerror(errno)); return -1; }
+  if (mkdir(CHANNEL_DIR, 0700) != 0 && errno != EEXIST) { say("mkdir %s: %s", CHANNEL_DIR, strerror(errno)); return -1; }
+  chmod(CHANNEL_DIR, 0700);
+  int agent = listen_unix(CHANNEL_SOCK);
+  if (agent < 0) { say("cannot listen on %s: %s", CHANNEL_SOCK, strerror(errno)); close(host); return -1; }
+  pid_t pid = fork();
+  if (pid == 0) {
+    sigprocmask(SIG_SETMASK, original_mask, NULL); /* SIGTERM at power-off must end it */
+    relay_loop(host, agent);
+  }
+  close(host);
+  close(agent);
+  return pid;
+}
+
 /* --- the agent and power-off -------------------------------------------------------------------------- */
 
-static pid_t start_agent(const sigset_t *original_mask) {
+static pid_t start_agent(const sigset_t *original_mask, int vsock) {
   pid_t pid = fork();
   if (pid != 0) return pid;
   sigprocmask(SIG_SETMASK, original_mask, NULL);
   setsid();
   char started[64];
   snprintf(started, sizeof started, "ROMULUS_INIT_STARTED_AT_UPTIME=%.3f", init_started_at_uptime);
-  char key[200];
-  snprintf(key, sizeof key, "ROMULUS_CHANNEL_KEY=%s", channel_key);
   char *envp[] = {
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME=/root",
     "LANG=C.UTF-8",
     started,
-    channel_key[0] ? key : NULL,
+    vsock ? "ROMULUS_CHANNEL_SOCKET=" CHANNEL_SOCK : NULL,
     NULL,
   };
   char *argv[] = { NODE_BIN, AGENT_JS, NULL };
@@ -293,11 +390,12 @@ static pid_t start_agent(const sigset_t *original_mask) {
   _exit(127);
 }
 
-static void reap(pid_t agent, int *agent_status, int *agent_gone) {
+static void reap(pid_t agent, pid_t relay, int *agent_status, int *agent_gone, int *relay_gone) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     if (pid == agent) { *agent_status = status; *agent_gone = 1; }
+    if (relay > 0 && pid == relay) *relay_gone = 1;
   }
 }
 
@@ -331,7 +429,13 @@ static int helper(int argc, char **argv) {
     if (settimeofday(&tv, NULL) != 0) { perror("settimeofday"); return 1; }
     return 0;
   }
-  fprintf(stderr, "usage: init set-time <ms>   (as PID 1 it takes no arguments)\n");
+  if (argc == 4 && strcmp(argv[1], "channel-relay") == 0) {
+    int host = listen_unix(argv[2]), agent = listen_unix(argv[3]);
+    if (host < 0 || agent < 0) { perror("channel-relay: listen"); return 1; }
+    signal(SIGPIPE, SIG_IGN);
+    relay_loop(host, agent);
+  }
+  fprintf(stderr, "usage: init set-time <ms> | init channel-relay <host-sock> <agent-sock>   (as PID 1 it takes no arguments)\n");
   return 2;
 }
 
@@ -360,7 +464,9 @@ int main(int argc, char **argv) {
   else say("root: overlay of base + %s", disk ? disk : "tmpfs");
 
   mount_api_filesystems();
-  hide_channel_key();
+  char chkey[8];
+  if (cmdline_get("romulus.chkey", chkey, sizeof chkey))
+    power_off("refusing to start: the command line carries a channel key (romulus.chkey), which /proc/cmdline shows the workload");
   restrict_dmesg();
   tune_readahead();
   loopback_up();
@@ -368,11 +474,17 @@ int main(int argc, char **argv) {
   link_resolv_conf();
 
   int sfd = signalfd(-1, &all, SFD_CLOEXEC);
-  pid_t agent = start_agent(&original);
+  char channel[16];
+  const char *ch = cmdline_get("romulus.channel", channel, sizeof channel) ? channel : "virtio";
+  int vsock = strcmp(ch, "vsock") == 0;
+  if (!vsock && strcmp(ch, "virtio") != 0) power_off("unknown romulus.channel");
+  pid_t relay = vsock ? start_vsock_relay(&original) : 0;
+  if (relay < 0) power_off("the vsock channel cannot be served: the VM could not be controlled");
+  pid_t agent = start_agent(&original, vsock);
   if (agent < 0) power_off("fork failed");
-  say("guest agent pid %d at uptime %.3f", agent, uptime_now());
+  say("guest agent pid %d at uptime %.3f (channel %s)", agent, uptime_now(), ch);
 
-  int agent_status = 0, agent_gone = 0;
+  int agent_status = 0, agent_gone = 0, relay_gone = 0;
   struct pollfd pfd = { .fd = sfd, .events = POLLIN };
   for (;;) {
     if (poll(&pfd, 1, -1) < 0 && errno != EINTR) usleep(100 * 1000);
@@ -380,7 +492,7 @@ int main(int argc, char **argv) {
     while (read(sfd, &si, sizeof si) == sizeof si) {
       switch (si.ssi_signo) {
         case SIGCHLD:
-          reap(agent, &agent_status, &agent_gone);
+          reap(agent, relay, &agent_status, &agent_gone, &relay_gone);
           break;
         case SIGTERM: case SIGINT: case SIGPWR:
           power_off("signal");
@@ -391,6 +503,7 @@ int main(int argc, char **argv) {
         default:
           break;
       }
+      if (relay_gone) power_off("the vsock channel relay exited");
       if (agent_gone) {
         char why[96];
         if (WIFEXITED(agent_status)) snprintf(why, sizeof why, "guest agent exited with code %d", WEXITSTATUS(agent_status));

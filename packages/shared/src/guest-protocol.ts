@@ -8,16 +8,19 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  *     (<vm state dir>/agent.sock, mode 0600, root only) on which QEMU is the server and the node connects.
  *     Inside the guest the port (/dev/virtio-ports/<name>, or found via /sys/class/virtio-ports/*\/name)
  *     is opened by the guest agent (root) only; the workload runs unprivileged and cannot open it.
- *   - firecracker: vsock is not reachable from Node in the guest, so the guest agent listens on TCP
- *     GUEST_TCP_PORT on the VM's own IP and both sides authenticate with an HMAC challenge (see
- *     `hello.challenge`/`auth`) keyed by the per-VM channel key. Either way secrets only cross this channel.
+ *   - firecracker: its vsock device. The host side is a unix socket (<vm state dir>/vsock.sock, 0600) on
+ *     which Firecracker is the server; the node connects and sends `CONNECT <GUEST_VSOCK_PORT>\n`, answered
+ *     `OK <n>\n`. Node cannot open AF_VSOCK, so the guest's init listens on the port and relays the
+ *     connection to the agent over an inherited unix socket. Only the host can reach a guest's vsock.
+ *   Either way the guest's end is root-only and no key is needed; secrets only cross this channel.
  *
  * Sequence: host -> sync (on connect); guest -> hello; host -> configure; guest -> started, then ready (readiness probe passed) or
  * exit; any time: log lines, ping/pong, exec/exec-result, time; host -> shutdown ends it (guest stops the
  * workload, syncs, powers off).
  */
 export const GUEST_CHANNEL_NAME = 'org.romulus.agent';
-export const GUEST_TCP_PORT = 10789;
+/** Below 1024, so only root in the guest may bind it (vsock reserves 0-1023 for CAP_NET_BIND_SERVICE). */
+export const GUEST_VSOCK_PORT = 52;
 export const GUEST_PROTOCOL_VERSION = 1;
 
 export type GuestToHost =
@@ -107,10 +110,8 @@ export const CMDLINE = {
   time: 'romulus.time',
   /** Device of the per-VM writable disk that becomes the overlay's upper layer. */
   disk: 'romulus.disk',
-  /** 'virtio' (default) or 'tcp'. */
+  /** 'virtio' (default) or 'vsock': added by the VMM driver, which owns the channel. */
   channel: 'romulus.channel',
-  /** TCP transport only (Firecracker, whose cmdline travels over its API socket, not argv): channel HMAC key. */
-  channelKey: 'romulus.chkey',
 } as const;
 
 /** TCP transport handshake proofs (hex HMAC-SHA256 keyed by the hex channel key). The guest answers the

@@ -1,14 +1,14 @@
 /**
  * Guest agent entry point, run by init as root: `/opt/romulus/node/bin/node /opt/romulus/guest-agent.js`.
- * Wires the real guest (kernel command line, virtio-serial port or TCP listener, clock, hostname, PID 1)
+ * Wires the real guest (kernel command line, virtio-serial port or init's vsock relay, clock, hostname, PID 1)
  * into GuestAgent. Paths and ports come from the environment so the same bundle can be exercised on a host.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { CMDLINE, GUEST_CHANNEL_NAME, GUEST_TCP_PORT } from '@romulus/shared/guest-protocol';
+import { CMDLINE, GUEST_CHANNEL_NAME } from '@romulus/shared/guest-protocol';
 import { GuestAgent } from './agent.ts';
 import { parseCmdline } from './cmdline.ts';
-import { FdTransport, findVirtioPort, TcpTransport, type Transport } from './transport.ts';
+import { FdTransport, findVirtioPort, SocketTransport, type Transport } from './transport.ts';
 
 const env = process.env;
 const INIT = env.ROMULUS_INIT_PATH ?? '/opt/romulus/init';
@@ -40,21 +40,18 @@ async function main(): Promise<void> {
   const cmdline = parseCmdline(readFileSync(env.ROMULUS_CMDLINE ?? '/proc/cmdline', 'utf8'));
   const channel = cmdline[CMDLINE.channel] ?? 'virtio';
   let transport: Transport;
-  let channelKey: string | undefined;
-  if (channel === 'tcp') {
-    // init moves the key out of the world-readable /proc/cmdline into our environment (see init.c).
-    channelKey = env.ROMULUS_CHANNEL_KEY ?? cmdline[CMDLINE.channelKey];
-    delete env.ROMULUS_CHANNEL_KEY;
-    if (!channelKey || !/^[0-9a-f]{32,}$/i.test(channelKey)) throw new Error(`${CMDLINE.channelKey} missing or not hex`);
-    transport = new TcpTransport(Number(env.ROMULUS_TCP_PORT ?? GUEST_TCP_PORT));
-  } else {
+  if (channel === 'vsock') {
+    // init accepts the host's vsock connections and relays them to this root-only socket (see init.c).
+    transport = new SocketTransport(env.ROMULUS_CHANNEL_SOCKET ?? '/run/romulus/channel.sock');
+  } else if (channel === 'virtio') {
     const dev = env.ROMULUS_PORT_PATH ?? (await waitForPort(GUEST_CHANNEL_NAME));
     transport = new FdTransport(dev);
+  } else {
+    throw new Error(`unknown ${CMDLINE.channel}=${channel}`);
   }
   const agent = new GuestAgent({
     transport,
     manifestPath: MANIFEST,
-    channelKey,
     initStartedAtUptime: Number(env.ROMULUS_INIT_STARTED_AT_UPTIME ?? 0),
     uptime,
     setClock: (ms) =>

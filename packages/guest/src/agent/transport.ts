@@ -5,10 +5,12 @@ import path from 'node:path';
 import { LineSplitter } from './lines.ts';
 
 /**
- * How lines reach the host. Two transports behind one shape:
- *  - FdTransport: a character device opened read-write (the virtio-serial port), or a pair of paths (FIFOs
- *    in tests). One long-lived link; the host side comes and goes underneath it.
- *  - TcpTransport: a listener (Firecracker guests); one link per connection, each must authenticate.
+ * How lines reach the host. Transports behind one shape:
+ *  - FdTransport: a character device opened read-write (the virtio-serial port, QEMU), or a pair of paths
+ *    (FIFOs in tests). One long-lived link; the host side comes and goes underneath it.
+ *  - SocketTransport: a unix socket to init's channel relay, which accepts the host's vsock connections
+ *    (Firecracker) and relays the current one. Also one long-lived link.
+ *  - TcpTransport: a listener; one link per connection, each must authenticate (no VMM driver uses it).
  */
 
 /** What a queued line is, so a slow or absent host costs bounded memory: logs are dropped first, a
@@ -126,7 +128,52 @@ export class FdTransport implements Transport {
   }
 }
 
-/** TCP listener for guests whose VMM offers no usable serial port (Firecracker). */
+/**
+ * One long-lived link over init's channel relay (/run/romulus/channel.sock, root-only), which joins it to the
+ * host's current vsock connection. Node cannot open AF_VSOCK itself, and only the host can reach a guest's
+ * vsock, so the link needs no key. Lines written while no host is attached are dropped by the relay, as on
+ * virtio-serial (the agent repeats its hello until configured). A path, not an inherited fd: Node would
+ * pass an inherited fd on to every process it spawns, the workload included.
+ */
+export class SocketTransport implements Transport {
+  private sock: net.Socket | null = null;
+  constructor(private readonly socketPath: string) {}
+
+  async start(h: TransportHandlers): Promise<void> {
+    const sock = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(this.socketPath);
+      s.once('connect', () => {
+        s.removeListener('error', reject);
+        resolve(s);
+      });
+      s.once('error', reject);
+    });
+    this.sock = sock;
+    const queue = new OutQueue(
+      (data) => new Promise<void>((resolve, reject) => (sock.destroyed ? reject(new Error('channel socket closed')) : sock.write(data, (e) => (e ? reject(e) : resolve())))),
+    );
+    const link: Link = {
+      id: nextLinkId++,
+      requiresAuth: false,
+      guestNonce: null,
+      authenticated: true,
+      send: (line, kind) => queue.push(line, kind),
+      flush: () => queue.flush(),
+      close: () => {},
+    };
+    const splitter = new LineSplitter((l) => h.onLine(link, l), 1024 * 1024);
+    sock.on('data', (d) => splitter.push(d));
+    sock.on('error', () => {});
+    sock.on('close', () => h.onClose(link)); // init's relay is gone: init powers the VM off
+    h.onConnect(link);
+  }
+
+  async close(): Promise<void> {
+    this.sock?.destroy();
+  }
+}
+
+/** TCP listener whose links each authenticate with the channel key (kept for the agent's key handshake). */
 export class TcpTransport implements Transport {
   private server: net.Server | null = null;
   private sockets = new Set<net.Socket>();

@@ -5,13 +5,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { tcpGuestProof, tcpHostProof } from '@romulus/shared';
-import { ChannelAuthError, ChannelError, GuestChannel } from './channel.ts';
+import { ChannelError, GuestChannel } from './channel.ts';
 import type { ChannelEndpoint } from '../vmm/types.ts';
 
 /**
- * GuestChannel against a scripted guest on a real socket (unix for the virtio-serial transport, loopback
- * TCP for the keyed one). The real guest agent is exercised by the VM suites; this pins the host side's
+ * GuestChannel against a scripted guest on a real unix socket: plain (QEMU's virtio-serial chardev) or
+ * behind Firecracker's vsock host protocol (`CONNECT <port>\n` → `OK <n>\n`, or a close while the guest
+ * port has no listener). The real guest agent is exercised by the VM suites; this pins the host side's
  * handshake, framing and failure handling.
  */
 type GuestScript = (line: any, write: (msg: unknown) => void, sock: net.Socket) => void;
@@ -19,10 +19,22 @@ type GuestScript = (line: any, write: (msg: unknown) => void, sock: net.Socket) 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'romulus-channel-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function fakeGuest(kind: 'unix' | 'tcp', script: GuestScript, key = randomBytes(32).toString('hex')): Promise<{ ep: ChannelEndpoint; close: () => void }> {
+interface FakeVsock {
+  /** Connections Firecracker refuses (guest port not listening yet) before it accepts. */
+  refuseFirst?: number;
+  /** What Firecracker answers to CONNECT (default `OK 1073741824`). */
+  answer?: string;
+  /** Send the guest's first line in the same write as the OK (the host must not lose it). */
+  coalesceHello?: unknown;
+}
+
+async function fakeGuest(kind: 'unix' | 'vsock', script: GuestScript, vs: FakeVsock = {}): Promise<{ ep: ChannelEndpoint; close: () => void; connects: string[] }> {
+  const connects: string[] = [];
+  let refusals = vs.refuseFirst ?? 0;
   const server = net.createServer((sock) => {
     sock.on('error', () => {});
     let buf = '';
+    let connected = kind === 'unix';
     const write = (m: unknown) => sock.write(typeof m === 'string' ? m : `${JSON.stringify(m)}\n`);
     sock.on('data', (d) => {
       buf += d;
@@ -30,15 +42,21 @@ async function fakeGuest(kind: 'unix' | 'tcp', script: GuestScript, key = random
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
+        if (!connected) {
+          connects.push(line);
+          if (refusals-- > 0) return void sock.destroy();
+          connected = true;
+          sock.write(`${vs.answer ?? 'OK 1073741824'}\n${vs.coalesceHello ? `${JSON.stringify(vs.coalesceHello)}\n` : ''}`);
+          continue;
+        }
         script(JSON.parse(line), write, sock);
       }
     });
   });
   const sockPath = path.join(dir, `${randomBytes(4).toString('hex')}.sock`);
-  await new Promise<void>((r) => (kind === 'unix' ? server.listen(sockPath, r) : server.listen(0, '127.0.0.1', r)));
-  const ep: ChannelEndpoint =
-    kind === 'unix' ? { kind: 'unix', path: sockPath } : { kind: 'tcp', host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, key };
-  return { ep, close: () => server.close() };
+  await new Promise<void>((r) => server.listen(sockPath, r));
+  const ep: ChannelEndpoint = kind === 'unix' ? { kind: 'unix', path: sockPath } : { kind: 'vsock', path: sockPath, port: 52 };
+  return { ep, close: () => server.close(), connects };
 }
 
 const hello = (extra: Record<string, unknown> = {}) => ({
@@ -54,49 +72,52 @@ const hello = (extra: Record<string, unknown> = {}) => ({
 });
 
 describe('GuestChannel', () => {
-  it('virtio transport: sync → hello, no proofs; exec round-trips by id', async () => {
+  it('virtio transport: sync → hello; exec round-trips by id', async () => {
     const g = await fakeGuest('unix', (m, write) => {
-      if (m.t === 'sync') {
-        assert.equal(m.nonce, undefined);
-        write(hello());
-      }
+      if (m.t === 'sync') write(hello());
       if (m.t === 'exec') write({ t: 'exec-result', id: m.id, code: 0, stdout: m.argv.join(' '), stderr: '' });
     });
     const ch = await GuestChannel.connect(g.ep, 2000);
     const h = await ch.handshake(2000);
     assert.equal(h.agentVersion, 'test');
-    assert.equal(ch.hostProof(), undefined);
     assert.deepEqual(await ch.exec(['echo', 'hi'], 2000), { code: 0, stdout: 'echo hi', stderr: '' });
     ch.close();
     g.close();
   });
 
-  it('TCP transport: checks the guest proof over its nonce and proves itself over the guest nonce', async () => {
-    const key = randomBytes(32).toString('hex');
-    const guestNonce = randomBytes(16).toString('hex');
+  it('vsock transport: CONNECT <port>, retried while the guest does not listen yet, then the same protocol', async () => {
     const g = await fakeGuest(
-      'tcp',
+      'vsock',
       (m, write) => {
-        if (m.t === 'sync') write(hello({ challenge: tcpGuestProof(key, m.nonce), nonce: guestNonce }));
+        if (m.t === 'sync') write(hello());
+        if (m.t === 'exec') write({ t: 'exec-result', id: m.id, code: 0, stdout: 'ok', stderr: '' });
       },
-      key,
+      { refuseFirst: 2 },
     );
-    const ch = await GuestChannel.connect(g.ep, 2000);
-    await ch.handshake(2000);
-    assert.equal(ch.hostProof(), tcpHostProof(key, guestNonce));
+    const ch = await GuestChannel.connect(g.ep, 5000);
+    assert.deepEqual(g.connects, ['CONNECT 52', 'CONNECT 52', 'CONNECT 52']);
+    assert.equal((await ch.handshake(2000)).v, 1);
+    assert.equal((await ch.exec(['true'], 2000)).stdout, 'ok');
     ch.close();
     g.close();
   });
 
-  it('TCP transport: a guest without the key is refused and the channel closed', async () => {
-    const g = await fakeGuest('tcp', (m, write) => {
-      if (m.t === 'sync') write(hello({ challenge: tcpGuestProof(randomBytes(32).toString('hex'), m.nonce), nonce: 'ab' }));
-    });
+  it('vsock transport: bytes that arrive with the OK belong to the guest stream', async () => {
+    const g = await fakeGuest('vsock', () => {}, { coalesceHello: hello({ agentVersion: 'early' }) });
     const ch = await GuestChannel.connect(g.ep, 2000);
-    await assert.rejects(ch.handshake(2000), ChannelAuthError);
-    assert.equal(ch.isClosed, true);
-    assert.equal(ch.hostProof(), undefined);
+    const early = await ch.waitFor((m): m is ReturnType<typeof hello> & { t: 'hello' } => m.t === 'hello', 2000, 'early hello');
+    assert.equal(early.agentVersion, 'early');
+    ch.close();
     g.close();
+  });
+
+  it('vsock transport: an answer other than OK is an error, and a guest that never listens times out', async () => {
+    const g = await fakeGuest('vsock', () => {}, { answer: 'FAILURE' });
+    await assert.rejects(GuestChannel.connect(g.ep, 300), /could not connect .*answered "FAILURE"/);
+    g.close();
+    const never = await fakeGuest('vsock', () => {}, { refuseFirst: 1e9 });
+    await assert.rejects(GuestChannel.connect(never.ep, 300), /could not connect .*refused \(guest not listening yet\)/);
+    never.close();
   });
 
   it('skips garbage lines, reports them, and still gets the hello behind them', async () => {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { proofMatches, tcpGuestProof, tcpHostProof, type ExecResult, type GuestToHost, type HostToGuest } from '@romulus/shared';
+import { randomUUID } from 'node:crypto';
+import type { ExecResult, GuestToHost, HostToGuest } from '@romulus/shared';
 import type { ChannelEndpoint } from '../vmm/types.ts';
 import { onJsonLines } from '../vmm/json-lines.ts';
 
@@ -24,14 +24,6 @@ export class ChannelError extends Error {
   }
 }
 
-/** The guest could not prove it holds the VM's channel key (TCP transport). */
-export class ChannelAuthError extends ChannelError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ChannelAuthError';
-  }
-}
-
 export function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason ?? 'aborted'));
 }
@@ -43,13 +35,8 @@ export function abortError(signal: AbortSignal): Error {
  */
 export class GuestChannel extends EventEmitter {
   private closed = false;
-  /** TCP transport: the guest's nonce from its hello, which the host's proof (configure.auth) answers. */
-  private guestNonce: string | undefined;
 
-  private constructor(
-    private readonly sock: net.Socket,
-    private readonly ep: ChannelEndpoint,
-  ) {
+  private constructor(private readonly sock: net.Socket) {
     super();
     onJsonLines(
       sock,
@@ -71,6 +58,7 @@ export class GuestChannel extends EventEmitter {
       this.closed = true;
       this.emit('close');
     });
+    sock.resume(); // the vsock handshake paused it so nothing that came with the OK was lost
   }
 
   get isClosed(): boolean {
@@ -84,18 +72,7 @@ export class GuestChannel extends EventEmitter {
     for (;;) {
       if (signal?.aborted) throw abortError(signal);
       try {
-        const sock = await new Promise<net.Socket>((resolve, reject) => {
-          const s = ep.kind === 'unix' ? net.connect(ep.path) : net.connect(ep.port, ep.host);
-          s.once('connect', () => {
-            s.removeAllListeners('error');
-            resolve(s);
-          });
-          s.once('error', (e) => {
-            s.destroy();
-            reject(e);
-          });
-        });
-        return new GuestChannel(sock, ep);
+        return new GuestChannel(await openEndpoint(ep));
       } catch (e) {
         lastErr = (e as Error).message;
       }
@@ -142,40 +119,16 @@ export class GuestChannel extends EventEmitter {
     });
   }
 
-  /**
-   * sync → hello. On the TCP transport both sides prove they hold the per-VM channel key (HMAC over the
-   * other side's fresh nonce): this checks the guest's proof and keeps its nonce for hostProof(). A guest
-   * without the key gets ChannelAuthError and a closed channel.
-   */
+  /** sync → hello: the guest answers every (re)connect's sync with its state. */
   async handshake(timeoutMs: number, signal?: AbortSignal): Promise<Hello> {
-    const key = this.ep.kind === 'tcp' ? this.ep.key : undefined;
-    const nonce = key ? randomBytes(16).toString('hex') : undefined;
     const hello = this.waitFor(isHello, timeoutMs, 'hello', signal);
     try {
-      this.send(nonce ? { t: 'sync', nonce } : { t: 'sync' });
+      this.send({ t: 'sync' });
     } catch (e) {
       hello.catch(() => {}); // it rejects on close too; the send error is the one to report
       throw e;
     }
-    const h = await hello;
-    if (key && nonce) {
-      const fault = !proofMatches(tcpGuestProof(key, nonce), h.challenge)
-        ? 'guest channel authentication failed (wrong proof from the guest)'
-        : typeof h.nonce !== 'string'
-          ? 'guest hello carries no nonce on the TCP transport'
-          : undefined;
-      if (fault) {
-        this.close();
-        throw new ChannelAuthError(fault);
-      }
-      this.guestNonce = h.nonce;
-    }
-    return h;
-  }
-
-  /** The host's proof for configure.auth / auth on the TCP transport; undefined on virtio-serial. */
-  hostProof(): string | undefined {
-    return this.ep.kind === 'tcp' && this.guestNonce ? tcpHostProof(this.ep.key, this.guestNonce) : undefined;
+    return hello;
   }
 
   async exec(argv: string[], timeoutMs: number, asWorkloadUser?: boolean): Promise<ExecResult> {
@@ -194,4 +147,54 @@ export class GuestChannel extends EventEmitter {
     this.closed = true;
     this.sock.destroy();
   }
+}
+
+/** How long the VMM may take to answer a vsock CONNECT (it answers at once, or closes). */
+const VSOCK_CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * Opens the endpoint's unix socket. For vsock (Firecracker) this is the device's host socket: ask for the
+ * guest port with `CONNECT <port>\n` and wait for `OK <host port>\n`. Firecracker closes the connection
+ * instead while nothing in the guest listens on the port yet (still booting): the caller retries.
+ */
+function openEndpoint(ep: ChannelEndpoint): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect(ep.path);
+    let timer: NodeJS.Timeout | undefined;
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      s.destroy();
+      reject(e);
+    };
+    s.once('error', fail);
+    s.once('connect', () => {
+      if (ep.kind === 'unix') {
+        s.removeListener('error', fail);
+        return resolve(s);
+      }
+      timer = setTimeout(() => fail(new Error(`no answer to vsock CONNECT ${ep.port}`)), VSOCK_CONNECT_TIMEOUT_MS);
+      let buf = Buffer.alloc(0);
+      const onClose = () => fail(new Error(`vsock port ${ep.port} refused (guest not listening yet)`));
+      const onData = (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        const nl = buf.indexOf(0x0a);
+        if (nl < 0) {
+          if (buf.length > 64) fail(new Error('garbled answer to vsock CONNECT'));
+          return;
+        }
+        const answer = buf.subarray(0, nl).toString('latin1').trim();
+        s.removeListener('data', onData);
+        s.removeListener('close', onClose);
+        if (!/^OK \d+$/.test(answer)) return fail(new Error(`vsock CONNECT ${ep.port} answered ${JSON.stringify(answer.slice(0, 40))}`));
+        clearTimeout(timer);
+        s.pause();
+        if (nl + 1 < buf.length) s.unshift(buf.subarray(nl + 1)); // the guest's first bytes, if they came along
+        s.removeListener('error', fail);
+        resolve(s);
+      };
+      s.on('data', onData);
+      s.once('close', onClose);
+      s.write(`CONNECT ${ep.port}\n`);
+    });
+  });
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, renameSync, rmSync, closeSync, openSync, ftruncateSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { GuestToHost } from '@romulus/shared';
@@ -102,16 +101,12 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
       name: 'start-vmm',
       shouldDo: () => !rec.vmm || !ctx.driver.isAlive(rec.vmm),
       do: async () => {
-        const channel = ctx.driver.name === 'firecracker' ? 'tcp' : 'virtio';
+        // The guest channel is the driver's business: it adds what its guest needs and returns the endpoint.
         const cmdline = buildCmdline({
           vmId: rec.id,
-          ip: rec.ip!,
-          gateway: ctx.network.gateway,
-          netmask: netmaskString(ctx.network.prefix),
           hostname: hostnameFor(rec.id),
           nowMs: Date.now(),
-          channel,
-          ...(channel === 'tcp' ? { channelKey: randomBytes(32).toString('hex') } : {}),
+          net: { ip: rec.ip!, gateway: ctx.network.gateway, netmask: netmaskString(ctx.network.prefix) },
         });
         rec.vmm = await ctx.driver.start({
           id: rec.id,
@@ -123,7 +118,6 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
           diskPath,
           tap: { name: rec.tap!, mac: rec.mac! },
           stateDir: ctx.store.vmDir(rec.id),
-          guestIp: rec.ip!,
         });
         rec.state = 'starting';
         rec.startedAt = rec.vmm.spawnedAt;
@@ -202,7 +196,6 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
           hostname: hostnameFor(rec.id),
           env: entry.pendingEnv ?? {},
           secrets: entry.pendingSecrets ?? {},
-          ...(auth ? { auth } : {}),
         });
         // Delivered: the node forgets the values (the redactor keeps them only to scrub guest log lines).
         entry.pendingSecrets = undefined;

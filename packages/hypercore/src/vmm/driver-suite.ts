@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { detectCgroups, VmCgroup } from './cgroups.ts';
 import { GuestChannel } from '../guest/channel.ts';
+import { buildCmdline } from '../manager/cmdline.ts';
 import { isProcessAlive, processPssKib } from './proc.ts';
 import { reapOnExit } from './testing/reap-on-exit.ts';
 import type { RunningVm, VmLaunchSpec, VmmDriver } from './types.ts';
@@ -24,7 +25,7 @@ export interface DriverSuiteEnv {
   skipReason?: string;
   /** Parent cgroup the driver was configured with (default 'romulus'); null = driver runs without cgroups. */
   cgroupParent?: string | null;
-  /** Kernel command line for a VM (default: the guest boot contract with the virtio channel, no network). */
+  /** Kernel command line for a VM (default: the guest boot contract without a network; the driver adds its channel). */
   cmdline?: (id: string) => string;
   /** Time allowed from start to the guest agent's hello (TCG boots are slow on a shared host). */
   bootTimeoutMs?: number;
@@ -32,11 +33,9 @@ export interface DriverSuiteEnv {
   report?: (figures: Record<string, number | string>) => void;
 }
 
-export function contractCmdline(id: string, channel = 'virtio'): string {
-  return [
-    'console=ttyS0 reboot=k panic=-1 root=/dev/vda ro rootfstype=ext4 init=/opt/romulus/init',
-    `romulus.id=${id} romulus.time=${Date.now()} romulus.disk=/dev/vdb romulus.channel=${channel}`,
-  ].join(' ');
+/** The manager's boot command line for a VM without a network: the suite needs no TAP, only the channel. */
+function suiteCmdline(id: string): string {
+  return buildCmdline({ vmId: id, hostname: id, nowMs: Date.now() });
 }
 
 
@@ -59,7 +58,7 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
         vcpus,
         memoryMib,
         kernelPath: env.kernelPath,
-        kernelCmdline: (env.cmdline ?? contractCmdline)(id),
+        kernelCmdline: (env.cmdline ?? suiteCmdline)(id),
         rootfsPath: env.rootfsPath,
         diskPath,
         stateDir: dir,
@@ -115,9 +114,14 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
       (env.report ?? ((f) => console.log(`[driver-suite ${name}] figures ${JSON.stringify(f)}`)))(figures);
     });
 
-    let vmA: RunningVm;
+    let vmA: RunningVm | undefined;
     let specA: VmLaunchSpec;
-    let chan: GuestChannel;
+    let chan: GuestChannel | undefined;
+    /** Later tests need the first VM: say so plainly instead of failing on an undefined. */
+    const running = (): { vm: RunningVm; ch: GuestChannel } => {
+      if (!vmA || !chan) throw new Error('no running VM with a channel: the start test failed (see its error)');
+      return { vm: vmA, ch: chan };
+    };
 
     test('probe picks an accelerator and says why when it is not KVM', async () => {
       const t0 = Date.now();
@@ -131,31 +135,34 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
 
     test('start: VMM up, guest agent answers hello on the channel', { timeout: bootTimeout + 30_000 }, async () => {
       specA = spec('suite-a', 2, 256);
-      vmA = reapOnExit(await driver.start(specA), { cgroupParent: env.cgroupParent ?? undefined });
-      started.push(vmA);
-      figures.spawnToVmmUpMs = vmA.vmmUpAt - vmA.spawnedAt;
-      assert.ok(driver.isAlive(vmA));
-      assert.ok(vmA.vmmUpAt >= vmA.spawnedAt);
+      const vm = reapOnExit(await driver.start(specA), { cgroupParent: env.cgroupParent ?? undefined });
+      started.push(vm);
+      figures.spawnToVmmUpMs = vm.vmmUpAt - vm.spawnedAt;
+      assert.ok(driver.isAlive(vm));
+      assert.ok(vm.vmmUpAt >= vm.spawnedAt);
       const deadline = Date.now() + bootTimeout;
       // The channel socket may refuse until the VMM serves it; the guest answers once its agent runs.
       for (;;) {
+        let ch: GuestChannel | undefined;
         try {
-          chan = await GuestChannel.connect(vmA.channel, 5000);
-          const hello = await chan.handshake(Math.min(10_000, Math.max(1000, deadline - Date.now())));
-          figures.spawnToHelloMs = Date.now() - vmA.spawnedAt;
+          ch = await GuestChannel.connect(vm.channel, 5000);
+          const hello = await ch.handshake(Math.min(10_000, Math.max(1000, deadline - Date.now())));
+          figures.spawnToHelloMs = Date.now() - vm.spawnedAt;
           assert.equal(hello.v, 1);
+          vmA = vm;
+          chan = ch;
           break;
         } catch (e) {
-          chan?.close();
-          if (!driver.isAlive(vmA)) throw new Error(`VMM died during boot; console: ${readFileSync(vmA.consoleLogPath, 'utf8').slice(-2000)}`);
+          ch?.close();
+          if (!driver.isAlive(vm)) throw new Error(`VMM died during boot; console: ${readFileSync(vm.consoleLogPath, 'utf8').slice(-2000)}`);
           if (Date.now() > deadline) throw new Error(`no hello within ${bootTimeout} ms: ${(e as Error).message}`);
         }
       }
     });
 
     test('the guest sees exactly the requested vCPUs and memory', { timeout: 120_000 }, async () => {
-      const auth = chan.hostProof();
-      chan.send({ t: 'configure', now: Date.now(), hostname: 'suite-a', env: { SUITE: '1' }, secrets: { SUITE_SECRET: secret }, ...(auth ? { auth } : {}) });
+      const { ch: chan } = running();
+      chan.send({ t: 'configure', now: Date.now(), hostname: 'suite-a', env: { SUITE: '1' }, secrets: { SUITE_SECRET: secret } });
       const nproc = await chan.exec(['nproc'], 60_000);
       assert.equal(nproc.code, 0, nproc.stderr);
       assert.equal(nproc.stdout.trim(), '2');
@@ -170,6 +177,7 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
     });
 
     test('the VMM runs in its own cgroup with the expected limits', () => {
+      const { vm: vmA } = running();
       const cg = cgroupOf(vmA.id);
       if (!cg) return assert.equal(env.cgroupParent, null, 'cgroups expected but not found');
       assert.ok(cg.pids().includes(vmA.pid), `pid ${vmA.pid} in ${cg.dirs().join(', ')}`);
@@ -189,6 +197,7 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
     });
 
     test('adopt from the state dir returns the same VMM; start is idempotent', async () => {
+      const { vm: vmA } = running();
       const adopted = await driver.adopt(specA.stateDir);
       assert.ok(adopted);
       assert.equal(adopted.pid, vmA.pid);
@@ -198,6 +207,7 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
     });
 
     test('a VMM killed behind the driver\'s back is noticed; kill releases everything', { timeout: bootTimeout + 30_000 }, async () => {
+      const { vm: vmA } = running();
       const specB = spec('suite-b', 1, 128);
       const vmB = reapOnExit(await driver.start(specB), { cgroupParent: env.cgroupParent ?? undefined });
       started.push(vmB);
@@ -213,6 +223,7 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
     });
 
     test('stop ends the VMM and leaves nothing behind', { timeout: 60_000 }, async () => {
+      const { vm: vmA, ch: chan } = running();
       chan.close();
       await driver.stop(vmA, 20_000);
       assert.equal(driver.isAlive(vmA), false);

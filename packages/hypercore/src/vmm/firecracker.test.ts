@@ -2,15 +2,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { isProcessAlive, pidStartTime } from './proc.ts';
 import { writeLaunchRecord } from './launch-record.ts';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GUEST_TCP_PORT, kernelPath as defaultKernelPath, imagesDir } from '@romulus/shared';
+import { GUEST_VSOCK_PORT, kernelPath as defaultKernelPath, imagesDir } from '@romulus/shared';
+import { GuestChannel } from '../guest/channel.ts';
+import { buildCmdline } from '../manager/cmdline.ts';
 import { detectCgroups, removeCgroupParent, VmCgroup } from './cgroups.ts';
 import { fcRequest } from './firecracker-api.ts';
-import { cmdlineValue, FirecrackerDriver, guestIpFromCmdline } from './firecracker.ts';
+import { defaultFirecrackerBinary, FirecrackerDriver } from './firecracker.ts';
 import { runDriverSuite } from './driver-suite.ts';
 import { FirecrackerSpec } from './testing/firecracker-spec.ts';
 import type { RunningVm, VmLaunchSpec } from './types.ts';
@@ -53,12 +55,10 @@ test('the OpenAPI validator accepts Firecracker-shaped bodies and rejects wrong 
   assert.equal(spec.check('PUT', '/no/such/thing', {}).ok, false);
 });
 
-test('cmdline parsing: guest IP from ip= and the channel key', () => {
-  const c = 'console=ttyS0 ip=10.200.3.7::10.200.3.1:255.255.255.0:vm1:eth0:off romulus.chkey=abcdef0123456789abcdef0123456789';
-  assert.equal(guestIpFromCmdline(c), '10.200.3.7');
-  assert.equal(cmdlineValue(c, 'romulus.chkey'), 'abcdef0123456789abcdef0123456789');
-  assert.equal(guestIpFromCmdline('console=ttyS0 ip=dhcp'), undefined);
-  assert.equal(guestIpFromCmdline('console=ttyS0'), undefined);
+test('the firecracker binary: configured path, else $ROMULUS_FIRECRACKER, else the one on PATH', () => {
+  assert.equal(defaultFirecrackerBinary({ ROMULUS_FIRECRACKER: '/opt/fc/firecracker' }), '/opt/fc/firecracker');
+  assert.equal(defaultFirecrackerBinary({}), 'firecracker');
+  assert.equal(defaultFirecrackerBinary({ ROMULUS_FIRECRACKER: '' }), 'firecracker');
 });
 
 describe('firecracker driver against a fake Firecracker that validates every request against the spec', () => {
@@ -67,9 +67,10 @@ describe('firecracker driver against a fake Firecracker that validates every req
   let kvmDev: string;
   let driver: FirecrackerDriver;
   const parent = `romulus-fctest-${randomBytes(3).toString('hex')}`;
-  const key = randomBytes(16).toString('hex');
   const vms: RunningVm[] = [];
   const layout = detectCgroups();
+  // A real TAP the test creates (down, on no bridge: nothing can flow), since the driver checks it exists.
+  const tap = `rtfk${randomBytes(3).toString('hex')}`;
 
   const mkSpec = (id: string): VmLaunchSpec => {
     const kernel = path.join(work, 'vmlinux');
@@ -78,12 +79,20 @@ describe('firecracker driver against a fake Firecracker that validates every req
       vcpus: 2,
       memoryMib: 256,
       kernelPath: kernel,
-      kernelCmdline: `console=ttyS0 reboot=k panic=-1 root=/dev/vda ro ip=10.200.9.2::10.200.9.1:255.255.255.0:${id}:eth0:off romulus.id=${id} romulus.channel=tcp romulus.chkey=${key}`,
+      kernelCmdline: buildCmdline({ vmId: id, hostname: id, nowMs: 1_700_000_000_000, net: { ip: '10.200.9.2', gateway: '10.200.9.1', netmask: '255.255.255.0' } }),
       rootfsPath: path.join(work, 'rootfs.ext4'),
       diskPath: path.join(work, `${id}.ext4`),
-      tap: { name: 'rtfake0', mac: '02:00:0a:c8:09:02' },
+      tap: { name: tap, mac: '02:00:0a:c8:09:02' },
       stateDir: path.join(work, id),
     };
+  };
+  const hello = async (vm: RunningVm) => {
+    const ch = await GuestChannel.connect(vm.channel, 10_000);
+    try {
+      return await ch.handshake(10_000);
+    } finally {
+      ch.close();
+    }
   };
 
   before(() => {
@@ -96,12 +105,14 @@ describe('firecracker driver against a fake Firecracker that validates every req
     const fake = path.join(import.meta.dirname, 'testing', 'fake-firecracker.ts');
     writeFileSync(fakeBin, `#!/bin/sh\nexec "${process.execPath}" --import tsx "${fake}" "$@"\n`);
     chmodSync(fakeBin, 0o755);
+    execFileSync('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
     driver = new FirecrackerDriver({ firecrackerBinary: fakeBin, kvmDevice: kvmDev, cgroupParent: parent, startTimeoutMs: 60_000 });
   });
 
   after(async () => {
     for (const vm of vms) await driver.kill(vm).catch(() => {});
     driver.close();
+    execFileSync('ip', ['link', 'del', tap]);
     rmSync(work, { recursive: true, force: true });
     if (layout) removeCgroupParent(layout, parent);
   });
@@ -115,16 +126,41 @@ describe('firecracker driver against a fake Firecracker that validates every req
     assert.match(r2.reason ?? '', /KVM/);
     const noBin = new FirecrackerDriver({ firecrackerBinary: path.join(work, 'nope') });
     assert.equal(await noBin.available(), false);
-    assert.equal((await noBin.probe(path.join(work, 'vmlinux'))).usable, false);
+    assert.match((await noBin.probe(path.join(work, 'vmlinux'))).reason ?? '', /firecracker binary .*nope not found/);
+  });
+
+  test('probe: a guest that hits KVM_EXIT_INTERNAL_ERROR (a PVM host) makes firecracker unusable, and says so', async () => {
+    const kernel = path.join(work, 'vmlinux-pvm'); // another kernel: the verdict is cached per kernel
+    writeFileSync(kernel, 'pvm');
+    process.env.FAKE_FC_PROBE = 'internal-error';
+    try {
+      const r = await driver.probe(kernel);
+      assert.equal(r.usable, false);
+      assert.match(r.reason ?? '', /^firecracker needs working KVM: KVM probe boot failed: .*KVM_EXIT_INTERNAL_ERROR/);
+    } finally {
+      delete process.env.FAKE_FC_PROBE;
+    }
+  });
+
+  test('refuses what Firecracker would refuse, before spawning: `_` in the id, > 32 vCPUs, a missing TAP', async () => {
+    for (const [s, why] of [
+      [{ ...mkSpec('fc-x'), id: 'fc_x' }, /id "fc_x" \(this VMM refuses `_` in ids\)/],
+      [{ ...mkSpec('fc-x'), vcpus: 33 }, /vcpus 33 \(1-32\)/],
+      [{ ...mkSpec('fc-x'), tap: { name: 'rtfk-missing', mac: '02:00:0a:c8:09:03' } }, /TAP rtfk-missing does not exist/],
+    ] as const) {
+      writeFileSync(s.diskPath, 'x');
+      await assert.rejects(driver.start(s), why);
+      assert.equal(existsSync(s.stateDir), false, 'nothing was spawned');
+    }
   });
 
   let vmA: RunningVm;
-  test('start: boot source, drives, machine config, network, InstanceStart, each valid per the spec', async () => {
+  test('start: boot source, drives, machine config, vsock, network, InstanceStart, each valid per the spec', async () => {
     const s = mkSpec('fc-a');
     vmA = await driver.start(s);
     vms.push(vmA);
     assert.ok(driver.isAlive(vmA));
-    assert.deepEqual(vmA.channel, { kind: 'tcp', host: '10.200.9.2', port: GUEST_TCP_PORT, key });
+    assert.deepEqual(vmA.channel, { kind: 'vsock', path: path.join(s.stateDir, 'vsock.sock'), port: GUEST_VSOCK_PORT });
     const seq = calls(s.stateDir);
     for (const c of seq) {
       assert.ok(c.status >= 200 && c.status < 300, `${c.method} ${c.path} -> ${c.status} ${c.fault}`);
@@ -137,19 +173,22 @@ describe('firecracker driver against a fake Firecracker that validates every req
       'PUT /drives/rootfs',
       'PUT /drives/disk',
       'PUT /machine-config',
+      'PUT /vsock',
       'PUT /network-interfaces/eth0',
       'PUT /actions',
     ]);
     const body = (p: string) => seq.find((c) => c.path === p)!.body!;
-    assert.deepEqual(body('/boot-source'), { kernel_image_path: s.kernelPath, boot_args: s.kernelCmdline });
+    // The driver names its channel; nothing secret is in the boot args (they show in GET /vm/config and snapshots).
+    assert.deepEqual(body('/boot-source'), { kernel_image_path: s.kernelPath, boot_args: `${s.kernelCmdline} romulus.channel=vsock` });
+    assert.doesNotMatch(String(body('/boot-source').boot_args), /chkey|key=/);
+    assert.deepEqual(body('/vsock'), { guest_cid: 3, uds_path: path.join(s.stateDir, 'vsock.sock') });
     assert.deepEqual(body('/drives/rootfs'), { drive_id: 'rootfs', path_on_host: s.rootfsPath, is_root_device: true, is_read_only: true });
     assert.equal(body('/drives/disk').is_read_only, false);
     assert.deepEqual(body('/machine-config'), { vcpu_count: 2, mem_size_mib: 256 });
-    assert.deepEqual(body('/network-interfaces/eth0'), { iface_id: 'eth0', host_dev_name: 'rtfake0', guest_mac: '02:00:0a:c8:09:02' });
+    assert.deepEqual(body('/network-interfaces/eth0'), { iface_id: 'eth0', host_dev_name: tap, guest_mac: '02:00:0a:c8:09:02' });
     assert.deepEqual(body('/actions'), { action_type: 'InstanceStart' });
-    // The channel key went over the API socket only: not in argv, not in the launch record.
-    assert.equal(readFileSync(`/proc/${vmA.pid}/cmdline`, 'utf8').includes(key), false);
-    assert.equal(readFileSync(path.join(s.stateDir, 'launch.json'), 'utf8').includes(key), false);
+    // The manager's channel: the vsock host socket, CONNECT to the guest port, then the guest protocol.
+    assert.equal((await hello(vmA)).agentVersion, 'fake-firecracker');
     if (layout) {
       const cg = new VmCgroup(layout, parent, 'fc-a');
       assert.ok(cg.pids().includes(vmA.pid), 'firecracker runs in its own cgroup');
@@ -166,14 +205,11 @@ describe('firecracker driver against a fake Firecracker that validates every req
     assert.equal(last.status, 400);
   });
 
-  test('adopt returns the same VMM, with the key only from the configured resolver', async () => {
-    const plain = await driver.adopt(mkSpec('fc-a').stateDir);
-    assert.equal(plain?.pid, vmA.pid);
-    assert.equal(plain?.channel.kind === 'tcp' && plain.channel.key, '');
-    const keyed = new FirecrackerDriver({ firecrackerBinary: fakeBin, kvmDevice: kvmDev, cgroupParent: parent, channelKeyFor: () => key });
-    const k = await keyed.adopt(mkSpec('fc-a').stateDir);
-    assert.equal(k?.channel.kind === 'tcp' && k.channel.key, key);
-    keyed.close();
+  test('adopt returns the same VMM and its channel, which still answers', async () => {
+    const adopted = await driver.adopt(mkSpec('fc-a').stateDir);
+    assert.equal(adopted?.pid, vmA.pid);
+    assert.deepEqual(adopted?.channel, vmA.channel);
+    assert.equal((await hello(adopted!)).v, 1);
   });
 
   let snapDir: string;
@@ -188,7 +224,9 @@ describe('firecracker driver against a fake Firecracker that validates every req
     ]);
     assert.ok(existsSync(path.join(snapDir, 'vmstate')) && existsSync(path.join(snapDir, 'memory')));
 
+    // Restore reads no disk path (the snapshot remembers its drives): fc-b's disk need not exist.
     const sB = mkSpec('fc-b');
+    rmSync(sB.diskPath, { force: true });
     const vmB = await driver.restore(sB, snapDir);
     vms.push(vmB);
     assert.notEqual(vmB.pid, vmA.pid);
@@ -198,13 +236,17 @@ describe('firecracker driver against a fake Firecracker that validates every req
       snapshot_path: `${snapDir}/vmstate`,
       mem_backend: { backend_type: 'File', backend_path: `${snapDir}/memory` },
       resume_vm: true,
-      network_overrides: [{ iface_id: 'eth0', host_dev_name: 'rtfake0' }],
+      vsock_override: { uds_path: path.join(sB.stateDir, 'vsock.sock') },
+      network_overrides: [{ iface_id: 'eth0', host_dev_name: tap }],
     });
     const info = await fcRequest(path.join(sB.stateDir, 'fc.sock'), 'GET', '/');
     assert.equal((info.body as { state: string }).state, 'Running');
+    assert.deepEqual(vmB.channel, { kind: 'vsock', path: path.join(sB.stateDir, 'vsock.sock'), port: GUEST_VSOCK_PORT });
+    assert.equal((await hello(vmB)).v, 1, 'the restored VM answers on its own socket');
     await driver.kill(vmB);
     assert.equal(driver.isAlive(vmB), false);
     assert.equal(existsSync(path.join(sB.stateDir, 'fc.sock')), false);
+    assert.equal(existsSync(path.join(sB.stateDir, 'vsock.sock')), false);
     if (layout) assert.equal(new VmCgroup(layout, parent, 'fc-b').exists(), false);
   });
 
@@ -243,25 +285,21 @@ describe('firecracker driver against a fake Firecracker that validates every req
     assert.equal(isProcessAlive(vm.pid, vm.pidStartTime), false, 'the half-started process was killed');
   });
 
-  test('start refuses a VM without an IP for its TCP channel, before spawning anything', async () => {
-    const s = { ...mkSpec('fc-c'), kernelCmdline: `console=ttyS0 romulus.chkey=${key}` };
-    writeFileSync(s.diskPath, 'x');
-    await assert.rejects(driver.start(s), /needs the VM's IP/);
-    assert.equal(existsSync(s.stateDir), false);
-  });
 });
 
-// The shared driver suite on real Firecracker: only where a firecracker binary and working KVM exist.
+// The shared driver suite on real Firecracker, wherever an operator has one (driverOptions.firecrackerBinary
+// in the node config, or ROMULUS_FIRECRACKER): skipped only when there is no binary at that path or KVM
+// does not work here, and it says which.
 const kernel = defaultKernelPath();
 const rootfs = path.join(imagesDir(), 'base', 'rootfs.ext4');
-const real = new FirecrackerDriver();
+const binary = defaultFirecrackerBinary();
+const real = new FirecrackerDriver({ firecrackerBinary: binary });
 let skipReason: string | undefined;
-if (!(await real.available())) skipReason = 'no firecracker binary on PATH (operators install it from Firecracker releases)';
-else if (!existsSync(kernel) || !existsSync(rootfs)) skipReason = `guest kernel or base image missing (${kernel}, ${rootfs})`;
-else {
+if (!(await real.available())) skipReason = `no runnable firecracker binary at ${JSON.stringify(binary)} (set ROMULUS_FIRECRACKER to its path)`;
+else if (existsSync(kernel)) {
   const p = await real.probe(kernel);
-  if (!p.usable) skipReason = p.reason ?? 'firecracker unusable here';
+  if (!p.usable) skipReason = `firecracker ${binary} is installed but cannot run VMs here: ${p.reason}`;
 }
 real.close();
 if (skipReason) console.log(`[firecracker driver suite] SKIPPED: ${skipReason}`);
-runDriverSuite('firecracker', () => new FirecrackerDriver(), { kernelPath: kernel, rootfsPath: rootfs, skipReason });
+runDriverSuite('firecracker', () => new FirecrackerDriver({ firecrackerBinary: binary }), { kernelPath: kernel, rootfsPath: rootfs, skipReason });

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CMDLINE, GUEST_TCP_PORT } from '@romulus/shared';
+import { CMDLINE, GUEST_VSOCK_PORT } from '@romulus/shared';
 import { vmmOverheadMib } from './cgroups.ts';
 import { DetachedVmmDriver, type DetachedVmmOptions } from './detached-vmm.ts';
 import { fcCall, fcRequest } from './firecracker-api.ts';
@@ -11,39 +11,33 @@ import { isProcessAlive, killAndWait, sleep } from './proc.ts';
 import { fileSha256, watchProbeBoot } from './probe.ts';
 import { spawnDetached, tailFile } from './spawn.ts';
 import type { RunningVm, VmLaunchSpec, VmmDriver, VmmProbeResult } from './types.ts';
-import { validateLaunchSpec } from './validate-spec.ts';
+import { assertTapExists, FIRECRACKER_LIMITS, validateLaunchSpec } from './validate-spec.ts';
 
 export interface FirecrackerDriverOptions extends DetachedVmmOptions {
+  /** Default: $ROMULUS_FIRECRACKER, else `firecracker` on PATH (operators install it from its releases). */
   firecrackerBinary?: string;
   /** The KVM device whose presence is the first (not sufficient) condition; the probe boot decides. */
   kvmDevice?: string;
   startTimeoutMs?: number;
-  /**
-   * The channel key of a VM, for adopt after a daemon restart (the key is never written to disk by the
-   * driver; the manager derives it, e.g. HMAC(node secret, vm id)). Without it adopt returns key ''.
-   */
-  channelKeyFor?: (vmId: string) => string;
 }
+
+/** The binary the driver runs when none is configured: the environment's, else the one on PATH. */
+export function defaultFirecrackerBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return env.ROMULUS_FIRECRACKER || 'firecracker';
+}
+
+/** The guest's vsock context id: any value >= 3 works, each VM has its own device (and host socket). */
+const GUEST_CID = 3;
 
 export function firecrackerPaths(stateDir: string) {
   return {
     apiSocket: path.join(stateDir, 'fc.sock'),
+    /** Host side of the VM's vsock device: the guest channel (see ChannelEndpoint 'vsock'). */
+    vsockSocket: path.join(stateDir, 'vsock.sock'),
     consoleLog: path.join(stateDir, 'console.log'), // Firecracker's stdout carries the guest serial console
     stderrLog: path.join(stateDir, 'fc.err'),
     vmmLog: path.join(stateDir, 'fc.log'),
   };
-}
-
-/** `key=value` from a kernel cmdline. */
-export function cmdlineValue(cmdline: string, key: string): string | undefined {
-  for (const tok of cmdline.split(/\s+/)) if (tok.startsWith(`${key}=`)) return tok.slice(key.length + 1);
-  return undefined;
-}
-
-/** The client IP of the kernel's `ip=<client>:<server>:<gw>:<netmask>:<host>:<dev>:<autoconf>`. */
-export function guestIpFromCmdline(cmdline: string): string | undefined {
-  const ip = cmdlineValue(cmdline, 'ip')?.split(':')[0];
-  return ip && /^\d{1,3}(\.\d{1,3}){3}$/.test(ip) ? ip : undefined;
 }
 
 const probeMemo = new Map<string, VmmProbeResult>();
@@ -51,8 +45,9 @@ const probeMemo = new Map<string, VmmProbeResult>();
 /**
  * The firecracker adapter of the VMM port, over Firecracker's HTTP API on a unix socket
  * (spec: firecracker-api-v1.16.1.yaml beside this file). KVM-only: without working KVM it reports
- * itself unusable. The guest channel is TCP to the VM's IP (no vsock from Node in the guest), keyed
- * by `romulus.chkey` which travels in the boot args over the API socket, never in argv.
+ * itself unusable. The guest channel is the VM's vsock device: only the host reaches it through the unix
+ * socket in the state dir, so it needs no key (a key in the boot args would end up in GET /vm/config and
+ * in every snapshot). In the guest, init accepts on the vsock port and relays to the agent.
  */
 export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
   readonly name = 'firecracker' as const;
@@ -60,7 +55,7 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
 
   constructor(private readonly o: FirecrackerDriverOptions = {}) {
     super(o, 'vmm-firecracker');
-    this.binary = o.firecrackerBinary ?? 'firecracker';
+    this.binary = o.firecrackerBinary ?? defaultFirecrackerBinary();
   }
 
   private version(): string | null {
@@ -107,19 +102,15 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
       }),
     );
     try {
-      return await watchProbeBoot(this.binary, ['--no-api', '--config-file', config, '--id', 'romulus-probe'], this.o.probeTimeoutMs ?? 8000);
+      return await watchProbeBoot('firecracker', this.binary, ['--no-api', '--config-file', config, '--id', 'romulus-probe'], this.o.probeTimeoutMs ?? 8000);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
 
 
-  private channelFor(spec: VmLaunchSpec) {
-    const host = spec.guestIp ?? guestIpFromCmdline(spec.kernelCmdline);
-    if (!host) throw new Error(`VM ${spec.id}: firecracker's guest channel is TCP and needs the VM's IP (guestIp or ip= in the cmdline)`);
-    const key = cmdlineValue(spec.kernelCmdline, CMDLINE.channelKey);
-    if (!key || !/^[0-9a-f]{32,}$/i.test(key)) throw new Error(`VM ${spec.id}: firecracker needs ${CMDLINE.channelKey}=<hex> in the cmdline`);
-    return { kind: 'tcp' as const, host, port: GUEST_TCP_PORT, key };
+  private channelFor(spec: VmLaunchSpec): RunningVm['channel'] {
+    return { kind: 'vsock', path: firecrackerPaths(spec.stateDir).vsockSocket, port: GUEST_VSOCK_PORT };
   }
 
   /** Spawn a bare firecracker process on its API socket (in its cgroup) and wait for the API to answer. */
@@ -127,6 +118,7 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
     const p = firecrackerPaths(spec.stateDir);
     mkdirSync(spec.stateDir, { recursive: true, mode: 0o700 });
     rmSync(p.apiSocket, { force: true });
+    rmSync(p.vsockSocket, { force: true }); // Firecracker binds it and fails on a stale one
     writeFileSync(p.consoleLog, '', { mode: 0o600 });
     writeFileSync(p.vmmLog, '', { mode: 0o600 }); // Firecracker's logger opens an existing file
     const cg = this.cgroupFor(spec.id);
@@ -148,10 +140,10 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
     }
     // Recorded before any wait, so a daemon that dies from here on leaves a findable process (adopt kills it).
     const provisional: RunningVm = {
-      id: spec.id, pid: proc.pid, pidStartTime: proc.startTime, accel: 'kvm', channel: { kind: 'unix', path: '' },
+      id: spec.id, pid: proc.pid, pidStartTime: proc.startTime, accel: 'kvm', channel: this.channelFor(spec),
       consoleLogPath: p.consoleLog, spawnedAt: proc.spawnedAt, vmmUpAt: 0,
     };
-    writeLaunchRecord(spec.stateDir, { driver: 'firecracker', phase: 'spawned', vm: provisional, spec, ownedPaths: [p.apiSocket], cgroup: cg?.name ?? null });
+    writeLaunchRecord(spec.stateDir, { driver: 'firecracker', phase: 'spawned', vm: provisional, spec, ownedPaths: [p.apiSocket, p.vsockSocket], cgroup: cg?.name ?? null });
     const deadline = Date.now() + (this.o.startTimeoutMs ?? 15_000);
     let lastErr = '';
     for (;;) {
@@ -185,7 +177,7 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
       spawnedAt: s.proc.spawnedAt,
       vmmUpAt: s.vmmUpAt,
     };
-    writeLaunchRecord(spec.stateDir, { driver: 'firecracker', phase: 'running', vm, spec, ownedPaths: [s.p.apiSocket], cgroup: s.cg?.name ?? null });
+    writeLaunchRecord(spec.stateDir, { driver: 'firecracker', phase: 'running', vm, spec, ownedPaths: [s.p.apiSocket, s.p.vsockSocket], cgroup: s.cg?.name ?? null });
     this.capper.track(s.p.consoleLog);
     return vm;
   }
@@ -196,23 +188,25 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
   }
 
   async start(spec: VmLaunchSpec): Promise<RunningVm> {
-    validateLaunchSpec(spec);
+    validateLaunchSpec(spec, FIRECRACKER_LIMITS);
     return this.perStateDir.run(spec.stateDir, () => this.startLocked(spec));
   }
 
   private async startLocked(spec: VmLaunchSpec): Promise<RunningVm> {
     const existing = await this.adoptRecord(spec.stateDir);
     if (existing) return existing;
+    assertTapExists(spec);
     const channel = this.channelFor(spec);
     await this.requireUsable(spec.kernelPath);
     const s = await this.spawnVmm(spec);
     const sock = s.p.apiSocket;
     try {
       await fcCall(sock, 'PUT', '/logger', { log_path: s.p.vmmLog, level: 'Warning', show_level: true, show_log_origin: false });
-      await fcCall(sock, 'PUT', '/boot-source', { kernel_image_path: spec.kernelPath, boot_args: spec.kernelCmdline });
+      await fcCall(sock, 'PUT', '/boot-source', { kernel_image_path: spec.kernelPath, boot_args: `${spec.kernelCmdline} ${CMDLINE.channel}=vsock` });
       await fcCall(sock, 'PUT', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: spec.rootfsPath, is_root_device: true, is_read_only: true });
       await fcCall(sock, 'PUT', '/drives/disk', { drive_id: 'disk', path_on_host: spec.diskPath, is_root_device: false, is_read_only: false });
       await fcCall(sock, 'PUT', '/machine-config', { vcpu_count: spec.vcpus, mem_size_mib: spec.memoryMib });
+      await fcCall(sock, 'PUT', '/vsock', { guest_cid: GUEST_CID, uds_path: s.p.vsockSocket });
       if (spec.tap) {
         await fcCall(sock, 'PUT', '/network-interfaces/eth0', { iface_id: 'eth0', host_dev_name: spec.tap.name, guest_mac: spec.tap.mac });
       }
@@ -245,17 +239,18 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
 
   /**
    * A new VMM from a snapshot. The snapshot remembers its drive paths, so spec's disks must be at the
-   * paths the snapshotted VM used (operators use per-VM mount namespaces / the jailer for this); the TAP
-   * is overridden to spec's.
+   * paths the snapshotted VM used (operators use per-VM mount namespaces / the jailer for this), and
+   * spec.diskPath is not read; the TAP and the vsock socket are overridden to spec's.
    */
   async restore(spec: VmLaunchSpec, dir: string): Promise<RunningVm> {
-    validateLaunchSpec(spec);
+    validateLaunchSpec(spec, FIRECRACKER_LIMITS, { requireDisk: false });
     return this.perStateDir.run(spec.stateDir, () => this.restoreLocked(spec, dir));
   }
 
   private async restoreLocked(spec: VmLaunchSpec, dir: string): Promise<RunningVm> {
     const existing = await this.adoptRecord(spec.stateDir);
     if (existing) return existing;
+    assertTapExists(spec);
     const channel = this.channelFor(spec);
     await this.requireUsable(spec.kernelPath);
     const s = await this.spawnVmm(spec);
@@ -265,6 +260,7 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
         snapshot_path: path.join(dir, 'vmstate'),
         mem_backend: { backend_type: 'File', backend_path: path.join(dir, 'memory') },
         resume_vm: true,
+        vsock_override: { uds_path: s.p.vsockSocket },
         ...(spec.tap ? { network_overrides: [{ iface_id: 'eth0', host_dev_name: spec.tap.name }] } : {}),
       });
     } catch (e) {
@@ -275,14 +271,9 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
     return this.finishStart(spec, s, channel);
   }
 
-  protected completeAdopted(vm: RunningVm): RunningVm {
-    // The channel key is never written to disk: the manager derives it again (channelKeyFor).
-    if (vm.channel.kind === 'tcp') vm.channel = { ...vm.channel, key: this.o.channelKeyFor?.(vm.id) ?? '' };
-    return vm;
-  }
-
   protected runtimeFiles(stateDir: string): string[] {
-    return [firecrackerPaths(stateDir).apiSocket];
+    const p = firecrackerPaths(stateDir);
+    return [p.apiSocket, p.vsockSocket];
   }
 
   /** The guest sees ctrl-alt-del on its i8042 and reboots; Firecracker exits on the guest's reset. */

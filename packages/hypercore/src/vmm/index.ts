@@ -13,6 +13,6 @@ export {
   type CgroupLimits,
   type CgroupVersion,
 } from './cgroups.ts';
-export { runDriverSuite, contractCmdline, type DriverSuiteEnv } from './driver-suite.ts';
+export { runDriverSuite, type DriverSuiteEnv } from './driver-suite.ts';
 export { isProcessAlive, pidStartTime, processPssKib } from './proc.ts';
 export { createDriver, type DriverName, type CreateDriverOptions } from './create-driver.ts';

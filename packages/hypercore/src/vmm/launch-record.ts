@@ -4,8 +4,8 @@ import type { RunningVm, VmLaunchSpec } from './types.ts';
 
 /**
  * launch.json in the VM's state dir: what a driver needs to re-attach to a VMM after the node daemon
- * restarted (adopt). Written atomically (tmp + rename) with mode 0600. Never holds secrets: the spec's
- * kernel cmdline is stored with any channel key redacted.
+ * restarted (adopt). Written atomically (tmp + rename) with mode 0600. Holds no secrets: neither the spec
+ * nor the channel endpoint carries one.
  */
 export const LAUNCH_RECORD = 'launch.json';
 
@@ -26,26 +26,10 @@ export interface LaunchRecord {
   cgroup: string | null;
 }
 
-/** Remove `romulus.chkey=<hex>` (and any other key=value the caller names) from a kernel cmdline. */
-export function redactCmdline(cmdline: string, keys: string[] = ['romulus.chkey']): string {
-  return cmdline
-    .split(/\s+/)
-    .map((tok) => {
-      const k = tok.split('=')[0];
-      return keys.includes(k) ? `${k}=[REDACTED]` : tok;
-    })
-    .join(' ');
-}
-
 export function writeLaunchRecord(stateDir: string, rec: LaunchRecord): void {
-  const safe: LaunchRecord = {
-    ...rec,
-    spec: { ...rec.spec, kernelCmdline: redactCmdline(rec.spec.kernelCmdline) },
-    vm: rec.vm.channel.kind === 'tcp' ? { ...rec.vm, channel: { ...rec.vm.channel, key: '' } } : rec.vm,
-  };
   const file = path.join(stateDir, LAUNCH_RECORD);
   const tmp = `${file}.tmp`;
-  writeFileSync(tmp, JSON.stringify(safe, null, 2), { mode: 0o600 });
+  writeFileSync(tmp, JSON.stringify(rec, null, 2), { mode: 0o600 });
   renameSync(tmp, file);
 }
 

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { imagesDir, kernelPath } from '@romulus/shared';
-import { contractCmdline } from './driver-suite.ts';
+import { buildCmdline } from '../manager/cmdline.ts';
 import { GuestChannel } from '../guest/channel.ts';
 import { processPssKib, sleep } from './proc.ts';
 import { QemuDriver } from './qemu.ts';
@@ -49,7 +49,7 @@ try {
     execFileSync('mkfs.ext4', ['-q', '-F', disk], { stdio: 'ignore' });
     const vm = reapOnExit(await driver.start({
       id, vcpus: 1, memoryMib, kernelPath: kernel, rootfsPath: rootfs, diskPath: disk, stateDir: path.join(work, id),
-      kernelCmdline: agent ? contractCmdline(id) : BUSYBOX_CMDLINE,
+      kernelCmdline: agent ? buildCmdline({ vmId: id, hostname: id, nowMs: Date.now() }) : BUSYBOX_CMDLINE,
     }), { cgroupParent: 'romulus-measure', removeParent: true });
     let aliveAt = 0;
     const deadline = Date.now() + 300_000;

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '@romulus/shared';
-import { MICROVM_MACHINE } from './qemu-args.ts';
+import { qemuMachineArgs } from './qemu-args.ts';
 import type { VmmProbeResult } from './types.ts';
 
 /**
@@ -15,7 +15,8 @@ import type { VmmProbeResult } from './types.ts';
 export const PROBE_OK = /VFS: |Unable to mount root|Kernel panic/;
 /** QEMU could not even load the kernel: a bad kernel file, not a verdict on KVM (never cached). */
 export const PROBE_BAD_KERNEL = /invalid kernel header|could not load kernel|Could not open option rom|error loading/i;
-export const PROBE_KVM_BROKEN = /KVM internal error|emulation failure|failed to initialize kvm|Could not access KVM/i;
+/** QEMU says "KVM internal error"; Firecracker logs the exit reason by name (KVM_EXIT_INTERNAL_ERROR). */
+export const PROBE_KVM_BROKEN = /KVM internal error|KVM_EXIT_INTERNAL_ERROR|emulation failure|failed to initialize kvm|Could not access KVM/i;
 
 export interface ProbeOptions {
   qemuBinary: string;
@@ -53,7 +54,7 @@ export async function fileSha256(p: string): Promise<string> {
 }
 
 /** Classify a probe boot's console + stderr text. Pure, so the decision is unit-testable. */
-export function classifyProbeOutput(text: string, exitedEarly: boolean, timedOut: boolean): { ok: boolean; reason?: string } {
+export function classifyProbeOutput(vmm: 'qemu' | 'firecracker', text: string, exitedEarly: boolean, timedOut: boolean): { ok: boolean; reason?: string } {
   if (PROBE_OK.test(text)) return { ok: true };
   const broken = PROBE_KVM_BROKEN.exec(text);
   if (broken) {
@@ -63,19 +64,18 @@ export function classifyProbeOutput(text: string, exitedEarly: boolean, timedOut
   if (timedOut) return { ok: false, reason: 'KVM probe boot did not reach the root mount in time (KVM present but not usable, e.g. a PVM nested host)' };
   if (exitedEarly) {
     const tail = text.trim().split('\n').slice(-3).join(' | ');
-    return { ok: false, reason: `KVM probe boot: qemu exited before the kernel reached the root mount${tail ? `: ${tail}` : ''}` };
+    return { ok: false, reason: `KVM probe boot: ${vmm} exited before the kernel reached the root mount${tail ? `: ${tail}` : ''}` };
   }
   return { ok: false, reason: 'KVM probe boot gave no usable result' };
 }
 
 async function probeBoot(o: ProbeOptions): Promise<{ ok: boolean; reason?: string }> {
   const args = [
-    '-M', MICROVM_MACHINE, '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-accel', 'kvm', '-cpu', 'host', '-smp', '1', '-m', '128M',
+    ...qemuMachineArgs('kvm', 1, 128),
     '-kernel', o.kernelPath, '-append', 'console=ttyS0 panic=-1 root=/dev/nonexistent',
     '-serial', 'stdio',
   ];
-  return watchProbeBoot(o.qemuBinary, args, o.timeoutMs);
+  return watchProbeBoot('qemu', o.qemuBinary, args, o.timeoutMs);
 }
 
 /**
@@ -83,7 +83,7 @@ async function probeBoot(o: ProbeOptions): Promise<{ ok: boolean; reason?: strin
  * proves it ran (it reaches the root mount and panics), the VMM reports broken KVM, exits, or time runs
  * out; then classifies what it saw. Shared by the qemu and firecracker probes.
  */
-export function watchProbeBoot(binary: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; reason?: string }> {
+export function watchProbeBoot(vmm: 'qemu' | 'firecracker', binary: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; reason?: string }> {
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   return new Promise((resolve) => {
@@ -93,7 +93,7 @@ export function watchProbeBoot(binary: string, args: string[], timeoutMs: number
       settled = true;
       clearTimeout(timer);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      resolve(classifyProbeOutput(text, exitedEarly, timedOut));
+      resolve(classifyProbeOutput(vmm, text, exitedEarly, timedOut));
     };
     const onData = (d: Buffer) => {
       text += d.toString('utf8');

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { GUEST_CHANNEL_NAME, type Accel } from '@romulus/shared';
+import { CMDLINE, GUEST_CHANNEL_NAME, type Accel } from '@romulus/shared';
 import type { VmLaunchSpec } from './types.ts';
 
 /** Files the qemu driver keeps in a VM's state dir. */
@@ -33,20 +33,35 @@ export function qemuOptValue(v: string): string {
   return v.replaceAll(',', ',,');
 }
 
-export function buildQemuArgs(spec: VmLaunchSpec, accel: Accel, p: QemuPaths, tbSizeMib = DEFAULT_TB_SIZE_MIB): string[] {
-  const o = qemuOptValue;
-  const args = [
-    '-name', `romulus-${spec.id}`,
+/**
+ * The machine every QEMU of the project runs: microvm, no defaults, seccomp sandbox, the accelerator, vCPUs
+ * and memory. Shared by the VM launch below and the accelerator probe (probe.ts), so the probe tests the
+ * configuration VMs really get.
+ */
+export function qemuMachineArgs(accel: Accel, vcpus: number, memoryMib: number, tbSizeMib = DEFAULT_TB_SIZE_MIB): string[] {
+  return [
     '-M', MICROVM_MACHINE,
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     // seccomp: no obsolete syscalls, no setuid/privilege changes, no scheduler/resource control. spawn
     // stays allowed because snapshot/restore stream through an `exec:` migration URI.
     '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny',
     ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', `tcg,tb-size=${tbSizeMib}`, '-cpu', 'max']),
-    '-smp', String(spec.vcpus),
-    '-m', `${spec.memoryMib}M`,
+    '-smp', String(vcpus),
+    '-m', `${memoryMib}M`,
+  ];
+}
+
+/**
+ * The production QEMU command line of a VM (the qemu driver's, and the guest e2e suite boots exactly this).
+ * The guest channel is a virtio-serial port: the driver tells the guest so on the kernel command line.
+ */
+export function buildQemuArgs(spec: VmLaunchSpec, accel: Accel, p: QemuPaths, tbSizeMib = DEFAULT_TB_SIZE_MIB): string[] {
+  const o = qemuOptValue;
+  const args = [
+    '-name', `romulus-${spec.id}`,
+    ...qemuMachineArgs(accel, spec.vcpus, spec.memoryMib, tbSizeMib),
     '-kernel', spec.kernelPath,
-    '-append', spec.kernelCmdline,
+    '-append', `${spec.kernelCmdline} ${CMDLINE.channel}=virtio`,
     // Order matters: the first virtio-blk becomes /dev/vda (read-only base), the second /dev/vdb.
     '-drive', `id=rootfs,file=${o(spec.rootfsPath)},format=raw,if=none,readonly=on`,
     '-device', 'virtio-blk-device,drive=rootfs',

@@ -11,7 +11,7 @@ import { buildQemuArgs, DEFAULT_TB_SIZE_MIB, qemuPaths } from './qemu-args.ts';
 import { QmpClient } from './qmp.ts';
 import { spawnDetached, tailFile } from './spawn.ts';
 import type { RunningVm, VmLaunchSpec, VmmDriver, VmmProbeResult } from './types.ts';
-import { validateLaunchSpec } from './validate-spec.ts';
+import { assertTapExists, QEMU_LIMITS, validateLaunchSpec } from './validate-spec.ts';
 
 export interface QemuDriverOptions extends DetachedVmmOptions {
   qemuBinary?: string;
@@ -62,13 +62,14 @@ export class QemuDriver extends DetachedVmmDriver implements VmmDriver {
 
 
   async start(spec: VmLaunchSpec): Promise<RunningVm> {
-    validateLaunchSpec(spec);
+    validateLaunchSpec(spec, QEMU_LIMITS);
     return this.perStateDir.run(spec.stateDir, () => this.startLocked(spec));
   }
 
   private async startLocked(spec: VmLaunchSpec): Promise<RunningVm> {
     const existing = await this.adoptRecord(spec.stateDir);
     if (existing) return existing; // idempotent: this stateDir already has a live VMM
+    assertTapExists(spec); // as root QEMU would create a missing TAP that is on no bridge
     const { accel } = await this.probe(spec.kernelPath);
     return this.launch(spec, accel, [], async () => {});
   }
@@ -174,11 +175,12 @@ export class QemuDriver extends DetachedVmmDriver implements VmmDriver {
    * manager re-delivers identity, time and secrets over the channel afterwards.
    */
   async restore(spec: VmLaunchSpec, dir: string): Promise<RunningVm> {
-    validateLaunchSpec(spec, { requireDisk: false });
+    validateLaunchSpec(spec, QEMU_LIMITS, { requireDisk: false });
     assertShellSafePath(dir);
     return this.perStateDir.run(spec.stateDir, async () => {
       const existing = await this.adoptRecord(spec.stateDir);
       if (existing) return existing;
+      assertTapExists(spec);
       const meta = JSON.parse(readFileSync(path.join(dir, 'snapshot.json'), 'utf8')) as QemuSnapshotMeta;
       if (meta.vcpus !== spec.vcpus || meta.memoryMib !== spec.memoryMib || meta.rootfsPath !== spec.rootfsPath) {
         throw new Error(`snapshot in ${dir} is of a ${meta.vcpus} vCPU / ${meta.memoryMib} MiB VM on ${meta.rootfsPath}; cannot restore as ${spec.vcpus} / ${spec.memoryMib} on ${spec.rootfsPath}`);

@@ -1,17 +1,5 @@
 import type { Accel } from '@romulus/shared';
 
-/*
- * Port changes by the vmm owner (tell the node-daemon engineer):
- *   - VmLaunchSpec.guestIp (optional): the VM's IP; firecracker's TCP channel needs it (else parsed from ip=).
- *   - VmLaunchSpec.cgroup: now optional overrides; the driver always places the VMM in its own cgroup
- *     (limits default to vcpus cores and memoryMib + VMM overhead for the accelerator) unless the driver
- *     was built with cgroups disabled.
- *   - VmmProbeResult.usable: false when the driver cannot run VMs here at all (firecracker without KVM).
- *   - VmmDriver.close(): stops the driver's housekeeping timer (console log cap); VMs keep running.
- *   - stop(): does NOT ask the guest itself beyond what the VMM can do (qemu: QMP system_reset, which
- *     with -no-reboot ends QEMU; firecracker: SendCtrlAltDel). Ask the guest over the channel first.
- */
-
 /**
  * The VMM driver port. The VM manager (core) speaks only to this; `qemu` and `firecracker` adapters
  * implement it, and one shared suite (driver-suite.ts) runs against every adapter that can run here.
@@ -26,29 +14,38 @@ export interface VmLaunchSpec {
   memoryMib: number;
   /** Guest kernel (ELF vmlinux; qemu may also take a bzImage). */
   kernelPath: string;
-  /** Complete kernel command line (the manager builds it: console, root, init, ip=, romulus.*). Never secrets. */
+  /**
+   * The guest boot contract's kernel command line (manager/cmdline.ts builds it: console, root, init, ip=,
+   * romulus.id/time/disk). Never secrets, and nothing about the guest channel: the driver adds what its
+   * own channel needs (qemu: virtio-serial, firecracker: vsock).
+   */
   kernelCmdline: string;
   /** Read-only base root filesystem (raw ext4), attached first (/dev/vda), read-only. */
   rootfsPath: string;
-  /** Per-VM writable disk (raw ext4), attached second (/dev/vdb). */
+  /** Per-VM writable disk (raw ext4), attached second (/dev/vdb). A restore may not need it to exist yet. */
   diskPath: string;
-  /** Host TAP device (already created and enslaved to the bridge by the network layer), or none. */
+  /** Host TAP device (already created and enslaved to the bridge by the network layer; the driver refuses
+   *  a TAP that does not exist), or none. */
   tap?: { name: string; mac: string };
   /** Per-VM directory the driver owns for its sockets, pid file, console log and launch record. */
   stateDir: string;
   /**
    * Overrides for the VMM process's own cgroup limits (set up by the driver through ./cgroups.ts).
    * Default: cpuQuotaCores = vcpus, memoryLimitMib = memoryMib + the accelerator's VMM overhead allowance.
+   * The driver always gives the VMM a cgroup of its own unless it was built with cgroups disabled.
    */
   cgroup?: { cpuQuotaCores?: number; memoryLimitMib?: number };
-  /** The VM's IP (the one in the cmdline's ip=). Firecracker's TCP channel connects to it. */
-  guestIp?: string;
 }
 
-/** How the node reaches the guest agent of a VM. */
+/**
+ * How the node reaches the guest agent of a VM. Both are unix sockets in the VM's state dir (0600, root
+ * only) that only the VMM serves, so no key is needed: nothing else can reach the guest's end.
+ */
 export type ChannelEndpoint =
-  | { kind: 'unix'; path: string } /* qemu virtio-serial chardev; node connects, QEMU is the server */
-  | { kind: 'tcp'; host: string; port: number; key: string }; /* firecracker: guest agent on the VM's IP */
+  /** qemu: a virtio-serial port's chardev; QEMU is the server, the node connects. */
+  | { kind: 'unix'; path: string }
+  /** firecracker: its vsock device's host socket; the node connects and sends `CONNECT <port>\n`. */
+  | { kind: 'vsock'; path: string; port: number };
 
 export interface RunningVm {
   id: string;
@@ -87,13 +84,18 @@ export interface VmmDriver {
   adopt(stateDir: string): Promise<RunningVm | null>;
   /** Is the VMM process still alive (same pid and start time)? */
   isAlive(vm: RunningVm): boolean;
-  /** Ask the guest to power off (ACPI/ctrl-alt-del/SendCtrlAltDel), wait up to timeoutMs, then kill. */
+  /**
+   * Ask the VMM to end the VM (qemu: QMP system_reset, which with -no-reboot ends QEMU; firecracker:
+   * SendCtrlAltDel), wait up to timeoutMs, then kill. It does not ask the guest agent: do that over the
+   * channel first for a clean shutdown.
+   */
   stop(vm: RunningVm, timeoutMs: number): Promise<void>;
   /** SIGKILL the VMM and release everything the driver created in stateDir (sockets, pid file, cgroup). */
   kill(vm: RunningVm): Promise<void>;
   /** Optional: snapshot/restore (firecracker: /snapshot/create + /snapshot/load; qemu: migrate to file). */
   snapshot?(vm: RunningVm, dir: string): Promise<void>;
+  /** A new VMM from a snapshot; spec.diskPath is where the VM's disk is (qemu writes it from the snapshot). */
   restore?(spec: VmLaunchSpec, dir: string): Promise<RunningVm>;
-  /** Stop the driver's own housekeeping (timers). Running VMs are left alone. */
+  /** Stop the driver's own housekeeping (the console log cap's timer). Running VMs are left alone. */
   close(): void;
 }

@@ -4,11 +4,17 @@
  * plus the rules Firecracker enforces beyond the schema (pre-boot-only resources, path id = body id, files
  * that must exist, snapshot only while paused, load only on a fresh process), answers as Firecracker does
  * (204, 200 with JSON, 400 with fault_message), and records every call to <api-sock>.calls.jsonl.
- * With --no-api --config-file it plays a probe boot: prints a kernel's root-mount panic and exits.
- * No VM runs: this exercises the driver's HTTP sequences, not a guest.
+ * Like Firecracker it refuses an --id outside [A-Za-z0-9-]{1,64} at start. Its vsock device binds uds_path
+ * and speaks Firecracker's host protocol (`CONNECT <port>\n` → `OK <n>\n`); once the "guest" runs, port
+ * GUEST_VSOCK_PORT answers `sync` with a `hello` (a scripted guest agent, nothing more).
+ * With --no-api --config-file it plays a probe boot: prints a kernel's root-mount panic and exits
+ * (or, with FAKE_FC_PROBE=internal-error, what Firecracker logs when KVM cannot run the guest).
+ * No VM runs: this exercises the driver's HTTP and channel sequences, not a guest.
  */
 import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
+import { GUEST_VSOCK_PORT } from '@romulus/shared';
 import { FirecrackerSpec } from './firecracker-spec.ts';
 
 const argv = process.argv.slice(2);
@@ -33,6 +39,10 @@ if (argv.includes('--no-api')) {
     process.exit(1);
   }
   console.log('[    0.000000] Linux version 6.1.0-fake');
+  if (process.env.FAKE_FC_PROBE === 'internal-error') {
+    console.log('2026-12-02T09:00:00.000000000 [romulus-probe:fc_vcpu 0] Received KVM_EXIT_INTERNAL_ERROR signal');
+    process.exit(1);
+  }
   console.log('[    0.400000] VFS: Cannot open root device "nonexistent" or unknown-block(0,0): error -6');
   console.log('[    0.400001] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)');
   process.exit(0);
@@ -45,11 +55,55 @@ if (!sockPath) {
   process.exit(1);
 }
 const callsFile = `${sockPath}.calls.jsonl`;
+if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) {
+  console.error(`Invalid instance ID: ${id}`); // what Firecracker says for an id with `_`
+  process.exit(1);
+}
 
 let state: 'Not started' | 'Running' | 'Paused' = 'Not started';
 const configured = new Set<string>(); // resources other than the logger set on this process
 
-const PRE_BOOT_ONLY = new Set(['putGuestBootSource', 'putGuestDriveByID', 'putMachineConfiguration', 'putGuestNetworkInterfaceByID', 'putSerialDevice', 'putLogger']);
+const PRE_BOOT_ONLY = new Set(['putGuestBootSource', 'putGuestDriveByID', 'putMachineConfiguration', 'putGuestNetworkInterfaceByID', 'putSerialDevice', 'putLogger', 'putGuestVsock']);
+
+let vsockServer: net.Server | null = null;
+let vsockPath: string | null = null;
+/** Binds the vsock device's host socket as Firecracker does; connections reach the "guest" once it runs. */
+function bindVsock(udsPath: string): void {
+  vsockServer?.close();
+  vsockServer = net.createServer((sock) => {
+    sock.on('error', () => {});
+    let buf = '';
+    let port: number | null = null;
+    sock.on('data', (d) => {
+      buf += d;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (port === null) {
+          const m = /^CONNECT (\d+)$/.exec(line);
+          // Nothing in the guest listens before it runs, nor on another port: Firecracker closes.
+          if (!m || Number(m[1]) !== GUEST_VSOCK_PORT || state !== 'Running') return void sock.destroy();
+          port = Number(m[1]);
+          sock.write('OK 1073741824\n');
+          continue;
+        }
+        let msg: { t?: string };
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (msg.t === 'sync') {
+          sock.write(`${JSON.stringify({ t: 'hello', v: 1, agentVersion: 'fake-firecracker', initStartedAtUptime: 0.1, helloAtUptime: 0.2, configured: false, ready: false, workloadPid: null })}\n`);
+        }
+      }
+    });
+  });
+  rmSync(udsPath, { force: true });
+  vsockServer.listen(udsPath);
+  vsockPath = udsPath;
+}
 
 function handle(method: string, url: string, body: unknown): { status: number; json?: unknown } {
   const v = spec.check(method, url, body);
@@ -81,6 +135,11 @@ function handle(method: string, url: string, body: unknown): { status: number; j
     case 'putMachineConfiguration':
       configured.add('machine-config');
       return { status: 204 };
+    case 'putGuestVsock':
+      if (existsSync(String(b.uds_path))) return fault(400, `Vsock: cannot bind ${String(b.uds_path)}: Address in use`);
+      configured.add('vsock');
+      bindVsock(String(b.uds_path));
+      return { status: 204 };
     case 'createSyncAction':
       if (b.action_type === 'InstanceStart') {
         if (state !== 'Not started') return fault(400, 'The microVM is already running.');
@@ -101,7 +160,7 @@ function handle(method: string, url: string, body: unknown): { status: number; j
       return { status: 204 };
     case 'createSnapshot':
       if (state !== 'Paused') return fault(400, 'Cannot create a snapshot of a running microVM: pause it first.');
-      writeFileSync(String(b.snapshot_path), JSON.stringify({ fake: 'vmstate', id }));
+      writeFileSync(String(b.snapshot_path), JSON.stringify({ fake: 'vmstate', id, vsockPath }));
       writeFileSync(String(b.mem_file_path), 'fake guest memory');
       return { status: 204 };
     case 'loadSnapshot': {
@@ -112,6 +171,10 @@ function handle(method: string, url: string, body: unknown): { status: number; j
       const mem = hasFile ? String(b.mem_file_path) : String((b.mem_backend as { backend_path: string }).backend_path);
       if (!existsSync(String(b.snapshot_path)) || !existsSync(mem)) return fault(400, 'Snapshot files not found.');
       state = b.resume_vm ? 'Running' : 'Paused';
+      // The snapshot remembers its vsock socket path; the override replaces it (else two VMs want one path).
+      const saved = JSON.parse(readFileSync(String(b.snapshot_path), 'utf8')) as { vsockPath?: string | null };
+      const vsock = (b.vsock_override as { uds_path?: string } | undefined)?.uds_path ?? saved.vsockPath;
+      if (vsock) bindVsock(vsock);
       return { status: 204 };
     }
     default:
