@@ -3,6 +3,7 @@ import path from 'node:path';
 import { TERMINAL_VM_STATES } from '@romulus/shared';
 import type { VmRecord } from '../state/vm-record.ts';
 import type { NodeContext, VmEntry } from './context.ts';
+import { withLock } from './context.ts';
 import { vmNetSpec } from './create-plan.ts';
 import { attachGuest } from './guest-session.ts';
 import { teardown } from './teardown.ts';
@@ -145,7 +146,22 @@ async function readopt(
             mgr.persist(e);
           }
         })
-        .catch(() => {});
+        .catch((err: Error) => {
+          // Recorded, not swallowed: a VM that never gets ready must not hold capacity as `starting`.
+          if (rec.state !== 'starting' || e.stopping) return;
+          e.stopping = true;
+          void withLock(e, async () => {
+            if (rec.state !== 'starting') return;
+            await teardown(ctx, e, false);
+            rec.state = 'failed';
+            rec.reasonCode = e.workloadExit ? 'WORKLOAD_EXITED' : 'READY_TIMEOUT';
+            rec.reason = `after node restart: ${e.workloadExit ?? err.message}`;
+            rec.stoppedAt = Date.now();
+            rec.ip = undefined;
+            mgr.persist(e);
+            act('adopt_ready_failed', { vm: rec.id, reason: rec.reason });
+          });
+        });
     }
     mgr.persist(e);
     mgr.watchChannel(e);
