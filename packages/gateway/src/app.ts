@@ -1,17 +1,19 @@
-import http from 'node:http';
+import type http from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { ApiError, errorBody, renderError, type Logger } from '@romulus/shared';
+import { ApiError, errorBody, renderError, renderFrameworkError, type Logger } from '@romulus/shared';
 import type { AgentService } from './agents/service.ts';
 import type { RequestAuth } from './auth/request-auth.ts';
 import type { GatewayConfig } from './config.ts';
+import { createEdgeServer } from './ingress/edge.ts';
 import type { Ingress } from './ingress/ingress.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { NodeClient } from './node-client.ts';
 import { TokenBuckets } from './rate-limit.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { infoRoutes } from './routes/info.ts';
+import { StoreUnavailableError } from './store/errors.ts';
 import type { Store } from './store/types.ts';
 
 export interface AppDeps {
@@ -28,8 +30,8 @@ export interface AppDeps {
 const UNLIMITED_PATHS = new Set(['/health', '/metrics']);
 
 /**
- * The gateway's HTTP app. One listener serves both the API and agent URLs: the server dispatches on the
- * Host header before Fastify sees the request, so an agent request's body streams untouched to the VM.
+ * The gateway's HTTP app. One listener serves both the API and agent URLs: the edge server (ingress/edge.ts)
+ * dispatches on the Host header before Fastify sees the request.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance<http.Server, http.IncomingMessage, http.ServerResponse, Logger>> {
   const { cfg, ingress, metrics } = deps;
@@ -38,25 +40,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance<http.Serv
     bodyLimit: cfg.limits.bodyLimitBytes,
     // Unknown fields are an error (400), never silently dropped; types are not coerced in bodies.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
-    serverFactory: (handler) => {
-      const server = http.createServer((req, res) => {
-        const id = ingress.agentHost(req);
-        if (id !== null) void ingress.handle(req, res, id);
-        else handler(req, res);
-      });
-      server.on('upgrade', (req, socket, head) => {
-        const id = ingress.agentHost(req);
-        if (id !== null) void ingress.upgrade(req, socket, head, id);
-        else socket.destroy();
-      });
-      return server;
-    },
+    serverFactory: (handler) => createEdgeServer(ingress, handler, cfg.limits),
+    // The edge server answers the HTTP parser's errors itself (one handler for both listeners).
+    clientErrorHandler: () => {},
+    frameworkErrors: (err, req, reply) => void renderFrameworkError(err, req, reply as any),
   });
 
   app.setErrorHandler((err, req, reply) => {
-    if (isStoreOutage(err)) {
-      req.log.error({ err: (err as Error).message }, 'store unavailable');
-      return reply.status(503).send(errorBody('STORE_UNAVAILABLE', 'state store unavailable; retry shortly'));
+    if (err instanceof StoreUnavailableError) {
+      req.log.error({ err: err.message, backend: err.backendCode }, 'store unavailable');
+      return reply.status(503).send(errorBody(err.code, 'state store unavailable; retry shortly'));
+    }
+    if (req.raw.socket?.destroyed) {
+      // The client went away mid-request (e.g. aborted its body): nobody to answer, nothing to alarm about.
+      req.log.debug({ err: (err as Error).message }, 'client aborted the request');
+      return reply.status(400).send(errorBody('CLIENT_ABORTED', 'the request was aborted'));
     }
     return renderError(err as any, reply, req.log);
   });
@@ -82,13 +80,4 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance<http.Serv
   await app.register(agentRoutes({ agents: deps.agents, auth: deps.auth, metrics }));
   await app.register(infoRoutes({ cfg, agents: deps.agents, node: deps.node, store: deps.store, metrics, log: deps.log }));
   return app;
-}
-
-/** Backend failures of the store (Redis down, SQLite locked past its busy timeout): a 503, not a 500. */
-function isStoreOutage(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; message?: string };
-  if (!e || err instanceof ApiError) return false;
-  if (e.name === 'MaxRetriesPerRequestError' || e.name === 'ClusterAllFailedError') return true;
-  if (e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_LOCKED' || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET') return true;
-  return /Connection is closed|Stream isn't writeable|CLUSTERDOWN|LOADING/.test(e.message ?? '');
 }

@@ -52,8 +52,12 @@ export const GatewayConfigSchema = z
         bodyLimitBytes: z.number().int().min(256).default(16 * 1024),
         perIp: BucketSchema.default({ burst: 60, perSec: 20 }),
         perWallet: BucketSchema.default({ burst: 20, perSec: 5 }),
+        /** Incomplete headers are cut off (408) after this: a slow-loris client cannot hold a connection. */
+        headersTimeoutMs: z.number().int().min(100).default(10_000),
+        /** The whole request, body included, must arrive within this (agent URLs too; WebSockets once upgraded are exempt). */
+        requestTimeoutMs: z.number().int().min(100).default(60_000),
       })
-      .default({ bodyLimitBytes: 16 * 1024, perIp: { burst: 60, perSec: 20 }, perWallet: { burst: 20, perSec: 5 } }),
+      .default({ bodyLimitBytes: 16 * 1024, perIp: { burst: 60, perSec: 20 }, perWallet: { burst: 20, perSec: 5 }, headersTimeoutMs: 10_000, requestTimeoutMs: 60_000 }),
     lifecycle: z
       .object({
         /** How long a VM may take from create to running before the agent is failed (TCG boots are slow). */
@@ -72,7 +76,8 @@ export const GatewayConfigSchema = z
         forwardedHeaders: z.boolean().default(false),
       })
       .default({ passTokenToAgent: false, forwardedHeaders: false }),
-    logLevel: z.string().default('info'),
+    /** Overridden by ROMULUS_LOG_LEVEL in configFromEnv. */
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict();
 
@@ -110,6 +115,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     ...fromFile,
     listen: { host: env.ROMULUS_GATEWAY_HOST ?? fromFile.listen?.host ?? '127.0.0.1', port: num(env.ROMULUS_GATEWAY_PORT) ?? fromFile.listen?.port ?? 8080 },
     domain: env.ROMULUS_DOMAIN ?? fromFile.domain,
+    logLevel: env.ROMULUS_LOG_LEVEL || fromFile.logLevel,
     node: {
       ...fromFile.node,
       ...(env.ROMULUS_NODE_URL ? { url: env.ROMULUS_NODE_URL } : {}),

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import http from 'node:http';
+import type http from 'node:http';
 import { createLogger, type Logger } from '@romulus/shared';
 import { AgentService } from './agents/service.ts';
 import { buildApp } from './app.ts';
@@ -7,6 +7,7 @@ import { RequestAuth } from './auth/request-auth.ts';
 import { SignatureVerifier } from './auth/verifier.ts';
 import type { BalanceSource } from './balance.ts';
 import { parseConfig, storeConfigOf, type GatewayConfig, type GatewayConfigInput } from './config.ts';
+import { createEdgeServer } from './ingress/edge.ts';
 import { Ingress } from './ingress/ingress.ts';
 import { createMetrics } from './metrics.ts';
 import { HttpNodeClient, type NodeClient } from './node-client.ts';
@@ -61,19 +62,7 @@ export async function startGateway(input: GatewayConfigInput | GatewayConfig, ov
   let ingressServer: http.Server | undefined;
   let ingressUrl: string | undefined;
   if (cfg.ingressListen) {
-    ingressServer = http.createServer((req, res) => {
-      const id = ingress.agentHost(req);
-      if (id !== null) void ingress.handle(req, res, id);
-      else {
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ success: false, error: { code: 'NOT_FOUND', message: 'not an agent host' } }));
-      }
-    });
-    ingressServer.on('upgrade', (req, socket, head) => {
-      const id = ingress.agentHost(req);
-      if (id !== null) void ingress.upgrade(req, socket, head, id);
-      else socket.destroy();
-    });
+    ingressServer = createEdgeServer(ingress, null, cfg.limits);
     await new Promise<void>((resolve, reject) => {
       ingressServer!.once('error', reject);
       ingressServer!.listen(cfg.ingressListen!.port, cfg.ingressListen!.host, () => resolve());

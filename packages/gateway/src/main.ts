@@ -2,16 +2,18 @@
 /**
  * Gateway entry point. Config from ROMULUS_GATEWAY_CONFIG (a JSON file) and env overrides
  * (ROMULUS_NODE_URL, ROMULUS_NODE_TOKEN, ROMULUS_RPC_URL, ROMULUS_MINT, ROMULUS_GATEWAY_PORT, ROMULUS_DOMAIN,
- * ROMULUS_REDIS_URL | ROMULUS_REDIS_CLUSTER | ROMULUS_SQLITE_PATH). Tokens come from the environment or the
+ * ROMULUS_REDIS_URL | ROMULUS_REDIS_CLUSTER | ROMULUS_SQLITE_PATH, ROMULUS_LOG_LEVEL). Tokens come from the environment or the
  * config file, never from argv (visible in ps).
  */
 import { createLogger } from '@romulus/shared';
 import { configFromEnv } from './config.ts';
 import { startGateway } from './gateway.ts';
 
-const log = createLogger('gateway');
+let log = createLogger('gateway');
 try {
   const cfg = configFromEnv();
+  // The config file's logLevel (or ROMULUS_LOG_LEVEL) decides from here on.
+  log = createLogger('gateway', { level: cfg.logLevel });
   const gw = await startGateway(cfg, { log });
   log.info({ url: gw.url, ingress: gw.ingressUrl }, 'gateway started');
   let stopping = false;

@@ -2,9 +2,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
-import { errorBody, type Logger } from '@romulus/shared';
+import { errorBody, type ErrorBody, type Logger } from '@romulus/shared';
 import { isAgentId } from '../ids.ts';
 import type { GatewayMetrics } from '../metrics.ts';
+import { StoreUnavailableError } from '../store/errors.ts';
 import type { AgentRecord, Store } from '../store/types.ts';
 import { TOKEN_COOKIE, cookiesWithoutToken, credentialsOf, urlWithoutToken } from './credentials.ts';
 
@@ -85,8 +86,8 @@ export class Ingress {
       this.metrics.ingress.inc({ result: 'proxied' });
       this.proxy.web(req, res, { target: v.target });
     } catch (err) {
-      this.log.error({ err }, 'ingress failure');
-      if (!res.headersSent) sendJson(res, 500, errorBody('INTERNAL', 'internal error'));
+      const [status, body] = this.failure(err);
+      if (!res.headersSent) sendJson(res, status, body);
       else res.destroy();
     }
   }
@@ -110,9 +111,21 @@ export class Ingress {
       this.metrics.ingress.inc({ result: 'ws_proxied' });
       this.proxy.ws(req, socket, head, { target: v.target });
     } catch (err) {
-      this.log.error({ err }, 'ingress upgrade failure');
-      socket.destroy();
+      const [status, body] = this.failure(err);
+      const text = JSON.stringify(body);
+      if (socket.writable) socket.end(`HTTP/1.1 ${status} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+      else socket.destroy();
     }
+  }
+
+  /** A store outage is a documented 503; anything else is a bug, logged, and answered without detail. */
+  private failure(err: unknown): [number, ErrorBody] {
+    if (err instanceof StoreUnavailableError) {
+      this.log.error({ err: err.message, backend: err.backendCode }, 'store unavailable');
+      return [503, errorBody(err.code, 'state store unavailable; retry shortly')];
+    }
+    this.log.error({ err }, 'ingress failure');
+    return [500, errorBody('INTERNAL', 'internal error')];
   }
 
   close(): void {

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
 import { runStoreConformance } from './conformance.ts';
 import { createStore } from './create.ts';
+import { StoreUnavailableError } from './errors.ts';
 import { INSERT_AGENT, runScript } from './redis-scripts.ts';
 import { RedisStore } from './redis.ts';
 import { startRedisCluster, startRedisServer, type RunningRedis } from './testing/redis-servers.ts';
@@ -88,8 +89,10 @@ describe('redis (single redis-server)', () => {
         await store.ready();
         assert.equal(await store.claimSignature('before', 60_000), true);
         await own.stop();
-        await assert.rejects(store.claimSignature('during', 60_000));
-        await assert.rejects(store.acquireWalletLock('w', 'a'));
+        // Killed server: every call fails with the one typed outage error, whatever ioredis threw.
+        await assert.rejects(store.claimSignature('during', 60_000), StoreUnavailableError);
+        await assert.rejects(store.acquireWalletLock('w', 'a'), StoreUnavailableError);
+        await assert.rejects(store.listAgentsInStates(['running']), StoreUnavailableError);
         assert.ok(errors.length > 0, 'connection errors were reported to onError');
         back = await startRedisServer(Number(new URL(own.url).port));
         let recovered = false;

@@ -1,6 +1,6 @@
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, ReplyError } from 'ioredis';
 import { AGENT_STATES, type AgentState } from '@romulus/shared';
-import { StoreError } from './errors.ts';
+import { StoreError, StoreUnavailableError } from './errors.ts';
 import { bySpawnOrder, checkCloseRunningAt, checkKey, checkStates, hashToRecord, normalizePatch, patchToHashOps, recordToHash, validateRecord } from './record.ts';
 import { ACQUIRE_LOCK, INDEX_SPAWN, INSERT_AGENT, RELEASE_LOCK, UPDATE_AGENT, runScript } from './redis-scripts.ts';
 import type { AgentPatch, AgentRecord, LockResult, Store } from './types.ts';
@@ -45,6 +45,33 @@ function parseNode(n: string | { host: string; port: number }): { host: string; 
   return { host: n.slice(0, i), port };
 }
 
+/** Error replies that mean the server or cluster cannot serve now (the reply's first word is its code). */
+const OUTAGE_REPLIES = new Set(['CLUSTERDOWN', 'LOADING', 'TRYAGAIN', 'MASTERDOWN', 'READONLY', 'BUSY', 'MISCONF', 'NOREPLICAS']);
+
+/**
+ * Redis failures in the store's terms: connection-level errors (refused, closed, retries exhausted, no
+ * cluster node reachable) and outage replies become StoreUnavailableError; other error replies are bugs
+ * (a script error, a wrong type) and pass through unchanged.
+ */
+function classify(err: unknown): unknown {
+  // Our own errors, and programming errors inside the call, are not outages.
+  if (err instanceof StoreError || err instanceof StoreUnavailableError || err instanceof TypeError || err instanceof RangeError) return err;
+  if (err instanceof ReplyError) {
+    const code = String((err as Error).message).split(' ', 1)[0];
+    return OUTAGE_REPLIES.has(code) ? new StoreUnavailableError(`redis: ${(err as Error).message}`, code, { cause: err }) : err;
+  }
+  const e = err as { name?: string; code?: string; message?: string };
+  return new StoreUnavailableError(`redis: ${e.message ?? String(err)}`, e.code ?? e.name, { cause: err });
+}
+
+async function backend<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw classify(err);
+  }
+}
+
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   private readonly client: Client;
@@ -71,7 +98,7 @@ export class RedisStore implements Store {
 
   /** Resolves once the server (or every cluster slot) answers; rejects after connect errors. */
   async ready(): Promise<void> {
-    await this.client.ping();
+    await backend(() => this.client.ping());
   }
 
   private sigKey(sig: string) {
@@ -95,14 +122,14 @@ export class RedisStore implements Store {
     this.open();
     checkKey('signature', signature);
     if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new StoreError('invalid', 'ttlMs must be a positive integer');
-    return (await this.client.set(this.sigKey(signature), '1', 'PX', ttlMs, 'NX')) === 'OK';
+    return (await backend(() => this.client.set(this.sigKey(signature), '1', 'PX', ttlMs, 'NX'))) === 'OK';
   }
 
   async acquireWalletLock(wallet: string, agentId: string): Promise<LockResult> {
     this.open();
     checkKey('wallet', wallet);
     checkKey('agentId', agentId);
-    const [ok, holder] = (await runScript(this.client, ACQUIRE_LOCK, [this.walletKey(wallet, 'lock')], [agentId])) as [number, string];
+    const [ok, holder] = (await backend(() => runScript(this.client, ACQUIRE_LOCK, [this.walletKey(wallet, 'lock')], [agentId]))) as [number, string];
     return ok === 1 ? { acquired: true } : { acquired: false, holder };
   }
 
@@ -110,13 +137,13 @@ export class RedisStore implements Store {
     this.open();
     checkKey('wallet', wallet);
     checkKey('agentId', agentId);
-    await runScript(this.client, RELEASE_LOCK, [this.walletKey(wallet, 'lock')], [agentId]);
+    await backend(() => runScript(this.client, RELEASE_LOCK, [this.walletKey(wallet, 'lock')], [agentId]));
   }
 
   async getWalletLock(wallet: string): Promise<string | null> {
     this.open();
     checkKey('wallet', wallet);
-    return await this.client.get(this.walletKey(wallet, 'lock'));
+    return await backend(() => this.client.get(this.walletKey(wallet, 'lock')));
   }
 
   /**
@@ -132,15 +159,15 @@ export class RedisStore implements Store {
     this.open();
     const clean = validateRecord(rec);
     const fields = Object.entries(recordToHash(clean)).flat();
-    const existingWallet = (await runScript(this.client, INSERT_AGENT, [this.agentKey(clean.id), this.stateKey(clean.state)], [clean.id, ...fields])) as string | null;
+    const existingWallet = (await backend(() => runScript(this.client, INSERT_AGENT, [this.agentKey(clean.id), this.stateKey(clean.state)], [clean.id, ...fields]))) as string | null;
     if (existingWallet !== null && existingWallet !== clean.wallet) throw new StoreError('conflict', `agent ${clean.id} already exists for another wallet`);
-    await runScript(this.client, INDEX_SPAWN, [this.walletKey(clean.wallet, 'agents'), this.walletKey(clean.wallet, 'spawns')], [clean.id]);
+    await backend(() => runScript(this.client, INDEX_SPAWN, [this.walletKey(clean.wallet, 'agents'), this.walletKey(clean.wallet, 'spawns')], [clean.id]));
   }
 
   async getAgent(id: string): Promise<AgentRecord | null> {
     this.open();
     checkKey('id', id);
-    const h = await this.client.hgetall(this.agentKey(id));
+    const h = await backend(() => this.client.hgetall(this.agentKey(id)));
     return Object.keys(h).length ? hashToRecord(h) : null;
   }
 
@@ -154,7 +181,7 @@ export class RedisStore implements Store {
     const allowArg = allowed === undefined ? '*' : allowed.length ? allowed.join(',') : ',';
     const keys = [this.agentKey(id), ...AGENT_STATES.map((s) => this.stateKey(s))];
     const args = [id, allowArg, closeAt === undefined ? '' : String(closeAt), String(ops.set.length), ...ops.set.flat(), ...ops.unset];
-    const flat = (await runScript(this.client, UPDATE_AGENT, keys, args)) as string[] | null;
+    const flat = (await backend(() => runScript(this.client, UPDATE_AGENT, keys, args))) as string[] | null;
     if (!flat) return null;
     const h: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) h[flat[i]] = flat[i + 1];
@@ -166,10 +193,10 @@ export class RedisStore implements Store {
     if (ids.length === 0) return [];
     const pipe = this.client.pipeline();
     for (const id of ids) pipe.hgetall(this.agentKey(id));
-    const results = (await pipe.exec()) ?? [];
+    const results = (await backend(() => pipe.exec())) ?? [];
     const out: AgentRecord[] = [];
     for (const [err, h] of results) {
-      if (err) throw err;
+      if (err) throw classify(err);
       if (h && Object.keys(h as object).length) out.push(hashToRecord(h as Record<string, string>));
     }
     return out;
@@ -178,7 +205,7 @@ export class RedisStore implements Store {
   async listAgentsByWallet(wallet: string): Promise<AgentRecord[]> {
     this.open();
     checkKey('wallet', wallet);
-    const ids = await this.client.smembers(this.walletKey(wallet, 'agents'));
+    const ids = await backend(() => this.client.smembers(this.walletKey(wallet, 'agents')));
     return (await this.loadAgents(ids)).filter((r) => r.wallet === wallet).sort(bySpawnOrder);
   }
 
@@ -186,7 +213,7 @@ export class RedisStore implements Store {
     this.open();
     const wanted = new Set(checkStates(states));
     if (wanted.size === 0) return [];
-    const ids = await this.client.sunion(...[...wanted].map((s) => this.stateKey(s)));
+    const ids = await backend(() => this.client.sunion(...[...wanted].map((s) => this.stateKey(s))));
     // A record may change state between the two reads; keep only what is still in a wanted state.
     return (await this.loadAgents(ids)).filter((r) => wanted.has(r.state)).sort(bySpawnOrder);
   }
@@ -194,7 +221,7 @@ export class RedisStore implements Store {
   async getSpawnCount(wallet: string): Promise<number> {
     this.open();
     checkKey('wallet', wallet);
-    return Number((await this.client.get(this.walletKey(wallet, 'spawns'))) ?? 0);
+    return Number((await backend(() => this.client.get(this.walletKey(wallet, 'spawns')))) ?? 0);
   }
 
   async close(): Promise<void> {

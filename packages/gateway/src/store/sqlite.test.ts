@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { runStoreConformance } from './conformance.ts';
+import { StoreError, StoreUnavailableError } from './errors.ts';
 import { SCHEMA_VERSION } from './sqlite-schema.ts';
 import { SqliteStore } from './sqlite.ts';
 
@@ -38,6 +39,23 @@ describe('sqlite specifics', () => {
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
     assert.throws(() => new SqliteStore({ path: file }), /newer than this gateway knows/);
+  });
+
+  it('a database locked past the busy timeout is StoreUnavailableError; caller mistakes stay StoreError', async () => {
+    const file = path.join(dir, 'busy.db');
+    const store = new SqliteStore({ path: file, busyTimeoutMs: 0 });
+    const holder = new Database(file);
+    try {
+      holder.exec('BEGIN IMMEDIATE'); // another process holds the write lock
+      await assert.rejects(store.claimSignature('s', 60_000), (e: unknown) => e instanceof StoreUnavailableError && e.backendCode === 'SQLITE_BUSY');
+      await assert.rejects(store.acquireWalletLock('w', 'a'), StoreUnavailableError);
+      await assert.rejects(store.claimSignature('s', -1), StoreError);
+      holder.exec('ROLLBACK');
+      assert.equal(await store.claimSignature('s', 60_000), true, 'serves again once the lock is gone');
+    } finally {
+      holder.close();
+      await store.close();
+    }
   });
 
   it('purges expired signatures opportunistically', async () => {

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { AgentState } from '@romulus/shared';
-import { StoreError } from './errors.ts';
+import { StoreError, StoreUnavailableError } from './errors.ts';
 import { applyPatch, bySpawnOrder, checkCloseRunningAt, checkKey, checkStates, normalizePatch, validateRecord } from './record.ts';
 import { migrate } from './sqlite-schema.ts';
 import type { AgentPatch, AgentRecord, LockResult, Store } from './types.ts';
@@ -80,6 +80,22 @@ function recordToParams(rec: AgentRecord): AgentRow {
     running_since: rec.runningSince ?? null,
     uptime_ms: rec.uptimeMs,
   };
+}
+
+/** SQLite result codes that mean "cannot serve now" (extended codes such as SQLITE_BUSY_SNAPSHOT included). */
+const OUTAGE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|PROTOCOL)/;
+
+/** Runs one database call; backend failures leave as StoreUnavailableError, everything else unchanged. */
+function backend<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (err instanceof Database.SqliteError && typeof code === 'string' && OUTAGE_CODES.test(code)) {
+      throw new StoreUnavailableError(`sqlite: ${err.message}`, code, { cause: err });
+    }
+    throw err;
+  }
 }
 
 const COLUMNS = Object.keys(recordToParams({ id: '', wallet: '', agentType: '', image: '', tier: '', cores: 0, memoryMib: 0, nodeId: '', state: 'starting', accessTokenHash: '', spawnedAt: 0, uptimeMs: 0 }));
@@ -168,10 +184,10 @@ export class SqliteStore implements Store {
     checkKey('signature', signature);
     if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new StoreError('invalid', 'ttlMs must be a positive integer');
     const now = Date.now();
-    const fresh = this.tx.claim.immediate(signature, now, now + ttlMs);
+    const fresh = backend(() => this.tx.claim.immediate(signature, now, now + ttlMs));
     if (++this.claimsSincePurge >= this.purgeEvery) {
       this.claimsSincePurge = 0;
-      this.purgeExpiredSignatures(now);
+      backend(() => this.purgeExpiredSignatures(now));
     }
     return fresh;
   }
@@ -186,31 +202,32 @@ export class SqliteStore implements Store {
     this.open();
     checkKey('wallet', wallet);
     checkKey('agentId', agentId);
-    return this.tx.acquire.immediate(wallet, agentId, Date.now());
+    return backend(() => this.tx.acquire.immediate(wallet, agentId, Date.now()));
   }
 
   async releaseWalletLock(wallet: string, agentId: string): Promise<void> {
     this.open();
     checkKey('wallet', wallet);
     checkKey('agentId', agentId);
-    this.q.deleteLock.run(wallet, agentId); // compare-and-delete in one statement
+    backend(() => this.q.deleteLock.run(wallet, agentId)); // compare-and-delete in one statement
   }
 
   async getWalletLock(wallet: string): Promise<string | null> {
     this.open();
     checkKey('wallet', wallet);
-    return this.q.getLock.get(wallet)?.agent_id ?? null;
+    return backend(() => this.q.getLock.get(wallet))?.agent_id ?? null;
   }
 
   async createAgent(rec: AgentRecord): Promise<void> {
     this.open();
-    this.tx.create.immediate(validateRecord(rec));
+    const clean = validateRecord(rec);
+    backend(() => this.tx.create.immediate(clean));
   }
 
   async getAgent(id: string): Promise<AgentRecord | null> {
     this.open();
     checkKey('id', id);
-    const row = this.q.getAgent.get(id);
+    const row = backend(() => this.q.getAgent.get(id));
     return row ? rowToRecord(row) : null;
   }
 
@@ -220,13 +237,13 @@ export class SqliteStore implements Store {
     const p = normalizePatch(patch);
     const ifStateIn = opts.ifStateIn ? new Set<string>(checkStates(opts.ifStateIn)) : undefined;
     const closeAt = checkCloseRunningAt(opts.closeRunningAt);
-    return this.tx.update.immediate(id, p, ifStateIn, closeAt);
+    return backend(() => this.tx.update.immediate(id, p, ifStateIn, closeAt));
   }
 
   async listAgentsByWallet(wallet: string): Promise<AgentRecord[]> {
     this.open();
     checkKey('wallet', wallet);
-    return this.q.byWallet.all(wallet).map(rowToRecord);
+    return backend(() => this.q.byWallet.all(wallet)).map(rowToRecord);
   }
 
   async listAgentsInStates(states: AgentState[]): Promise<AgentRecord[]> {
@@ -234,14 +251,14 @@ export class SqliteStore implements Store {
     const wanted = [...new Set(checkStates(states))];
     if (wanted.length === 0) return [];
     // The state list is validated against AGENT_STATES, so the placeholders are just a count.
-    const rows = this.db.prepare<string[], AgentRow>(`SELECT * FROM agents WHERE state IN (${wanted.map(() => '?').join(', ')})`).all(...wanted);
+    const rows = backend(() => this.db.prepare<string[], AgentRow>(`SELECT * FROM agents WHERE state IN (${wanted.map(() => '?').join(', ')})`).all(...wanted));
     return rows.map(rowToRecord).sort(bySpawnOrder);
   }
 
   async getSpawnCount(wallet: string): Promise<number> {
     this.open();
     checkKey('wallet', wallet);
-    return this.q.getSpawns.get(wallet)?.count ?? 0;
+    return backend(() => this.q.getSpawns.get(wallet))?.count ?? 0;
   }
 
   async close(): Promise<void> {
