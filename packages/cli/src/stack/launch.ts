@@ -74,7 +74,8 @@ export async function startStack(opts: StackOptions, logs: StackLogs): Promise<R
         // The agent images' OpenClaw checks the same access token itself (it is its gateway token).
         ingress: { passTokenToAgent: true, forwardedHeaders: false },
         lifecycle: { startTimeoutMs: TCG_FRIENDLY_READY_MS + 60_000 },
-        logLevel: opts.logLevel,
+        // An unknown level is refused by the gateway's config schema with a clear message.
+        logLevel: opts.logLevel as NonNullable<Parameters<typeof startGateway>[0]>['logLevel'],
       },
       { log: logs.forService('gateway') },
     );
