@@ -91,15 +91,7 @@ export class FdTransport implements Transport {
     const queue = new OutQueue(async (data) => {
       await this.writeFd!.write(data);
     });
-    const link: Link = {
-      id: nextLinkId++,
-      requiresAuth: false,
-      guestNonce: null,
-      authenticated: true,
-      send: (line, kind) => queue.push(line, kind),
-      flush: () => queue.flush(),
-      close: () => {},
-    };
+    const link = keylessLink(queue);
     h.onConnect(link);
     const splitter = new LineSplitter((l) => h.onLine(link, l), 1024 * 1024);
     void (async () => {
@@ -128,6 +120,19 @@ export class FdTransport implements Transport {
   }
 }
 
+/** A link on a channel only the host can reach (virtio-serial, the vsock relay): no key, nothing to prove. */
+function keylessLink(queue: OutQueue): Link {
+  return {
+    id: nextLinkId++,
+    requiresAuth: false,
+    guestNonce: null,
+    authenticated: true,
+    send: (line, kind) => queue.push(line, kind),
+    flush: () => queue.flush(),
+    close: () => {},
+  };
+}
+
 /**
  * One long-lived link over init's channel relay (/run/romulus/channel.sock, root-only), which joins it to the
  * host's current vsock connection. Node cannot open AF_VSOCK itself, and only the host can reach a guest's
@@ -152,15 +157,7 @@ export class SocketTransport implements Transport {
     const queue = new OutQueue(
       (data) => new Promise<void>((resolve, reject) => (sock.destroyed ? reject(new Error('channel socket closed')) : sock.write(data, (e) => (e ? reject(e) : resolve())))),
     );
-    const link: Link = {
-      id: nextLinkId++,
-      requiresAuth: false,
-      guestNonce: null,
-      authenticated: true,
-      send: (line, kind) => queue.push(line, kind),
-      flush: () => queue.flush(),
-      close: () => {},
-    };
+    const link = keylessLink(queue);
     const splitter = new LineSplitter((l) => h.onLine(link, l), 1024 * 1024);
     sock.on('data', (d) => splitter.push(d));
     sock.on('error', () => {});
