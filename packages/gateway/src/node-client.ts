@@ -1,8 +1,9 @@
 import type { Capacity, CreateVmRequest, Health, ImageManifest, Vm } from '@romulus/shared';
 
 /**
- * The gateway's client of one hypercore node (packages/shared/src/node-api.ts). Transport failures become
- * NodeUnavailableError (→ 503); the node's own 4xx/5xx become NodeApiError with its code and status.
+ * The gateway's client of one hypercore node (packages/shared/src/node-api.ts). Transport failures, and answers
+ * that are not the node's envelope (a proxy's 502, a half-dead process), become NodeUnavailableError; the node's
+ * own errors become NodeApiError with its code (agents/node-errors.ts maps them).
  */
 export interface NodeClient {
   readonly nodeId: string;
@@ -68,7 +69,7 @@ export class HttpNodeClient implements NodeClient {
     try {
       return await this.call<Vm>('GET', `/v1/vms/${encodeURIComponent(id)}/wait?${q}`, undefined, timeoutMs + this.opts.timeoutMs, signal);
     } catch (err) {
-      if (err instanceof NodeApiError && err.status === 408) return null;
+      if (err instanceof NodeApiError && err.code === 'WAIT_TIMEOUT') return null;
       throw err;
     }
   }
@@ -89,7 +90,7 @@ export class HttpNodeClient implements NodeClient {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof NodeApiError && err.status === 404) return null;
+      if (err instanceof NodeApiError && err.code === 'VM_NOT_FOUND') return null;
       throw err;
     }
   }
@@ -117,10 +118,9 @@ export class HttpNodeClient implements NodeClient {
       // A non-JSON answer is reported below by status.
     }
     if (!res.ok) {
-      const code = parsed?.error?.code ?? `HTTP_${res.status}`;
-      const message = parsed?.error?.message ?? `node answered ${res.status}`;
-      if (res.status >= 500 && res.status !== 503 && res.status !== 507) throw new NodeUnavailableError(`node ${this.opts.nodeId}: ${message}`);
-      throw new NodeApiError(res.status, code, message, parsed);
+      const error = parsed?.error;
+      if (typeof error?.code !== 'string') throw new NodeUnavailableError(`node ${this.opts.nodeId} answered ${res.status} without an error envelope`);
+      throw new NodeApiError(res.status, error.code, typeof error.message === 'string' ? error.message : `node answered ${res.status}`, parsed);
     }
     return parsed as T;
   }

@@ -22,6 +22,7 @@ import type { GatewayMetrics } from '../metrics.ts';
 import { NodeApiError, NodeUnavailableError, type NodeClient } from '../node-client.ts';
 import type { AgentRecord, Store } from '../store/types.ts';
 import { ImageCatalog } from './catalog.ts';
+import { gatewayErrorForNode } from './node-errors.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { ownerView, publicView, usageOf } from './views.ts';
 
@@ -187,16 +188,7 @@ export class AgentService {
   }
 
   private nodeError(err: unknown): Error {
-    if (err instanceof ApiError) return err;
-    if (err instanceof NodeUnavailableError) return unavailable('the node is unreachable; retry shortly', 'NODE_UNAVAILABLE');
-    if (err instanceof NodeApiError) {
-      if (err.status === 503 || err.status === 507 || /CAPACITY/i.test(err.code)) {
-        return unavailable(`no capacity for this agent right now: ${err.message}`, 'NO_CAPACITY');
-      }
-      if (err.status === 404) return badRequest(`image not available on the node: ${err.message}`, 'UNKNOWN_AGENT_TYPE');
-      return new ApiError(502, 'NODE_ERROR', `the node refused the request: ${err.message}`);
-    }
-    return err as Error;
+    return gatewayErrorForNode(err) as Error;
   }
 
   /** Follows a starting agent to running or failed in the background (the spawn call does not wait on the boot). */
@@ -223,7 +215,7 @@ export class AgentService {
         vm = await this.node.waitVm(id, 'running', Math.min(left, 60_000), signal);
       } catch (err) {
         if (signal.aborted) return;
-        if (err instanceof NodeApiError && err.status === 404) {
+        if (err instanceof NodeApiError && err.code === 'VM_NOT_FOUND') {
           await this.lifecycle.markFailed(agent, 'VM disappeared from the node');
           return;
         }
