@@ -85,6 +85,8 @@ export const NodeConfigInput = z
       .default({ connectTimeoutMs: 30_000, helloTimeoutMs: 120_000, readyTimeoutMs: 600_000, stopTimeoutMs: 20_000 }),
     guestLogMaxBytes: z.number().int().min(4096).default(1024 * 1024),
     livenessIntervalMs: z.number().int().min(50).max(60_000).default(1000),
+    /** How often the node sweeps host resources (TAPs, rules, leases, VMMs) that no capacity-holding VM owns. */
+    reconcileIntervalMs: z.number().int().min(50).max(600_000).default(10_000),
     bodyLimitBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
     /** On a clean daemon shutdown also remove the bridge and nftables tables (only when no VM runs). */
     cleanupNetworkOnClose: z.boolean().default(false),
@@ -115,6 +117,7 @@ export interface NodeConfig {
   channel: { connectTimeoutMs: number; helloTimeoutMs: number; readyTimeoutMs: number; stopTimeoutMs: number };
   guestLogMaxBytes: number;
   livenessIntervalMs: number;
+  reconcileIntervalMs: number;
   bodyLimitBytes: number;
   cleanupNetworkOnClose: boolean;
 }
@@ -178,6 +181,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     channel: c.channel,
     guestLogMaxBytes: c.guestLogMaxBytes,
     livenessIntervalMs: c.livenessIntervalMs,
+    reconcileIntervalMs: c.reconcileIntervalMs,
     bodyLimitBytes: c.bodyLimitBytes,
     cleanupNetworkOnClose: c.cleanupNetworkOnClose,
   };

@@ -7,6 +7,7 @@ import { runCommand, type RunCommand } from './exec.ts';
 import { ImageStore } from './images.ts';
 import type { NodeContext } from './manager/context.ts';
 import { reconcile } from './manager/reconciler.ts';
+import { startSweeping } from './manager/sweeper.ts';
 import { VmManager } from './manager/vm-manager.ts';
 import { NodeMetrics } from './metrics.ts';
 import { subnetConflicts } from './network/host-check.ts';
@@ -111,6 +112,7 @@ export async function startNode(input: NodeConfigInput | NodeConfig, overrides: 
   manager = new VmManager(ctx);
   await reconcile(ctx, manager);
   manager.startLiveness();
+  const sweeper = startSweeping(ctx, manager, config.reconcileIntervalMs);
 
   const app = buildApi({
     manager,
@@ -126,6 +128,7 @@ export async function startNode(input: NodeConfigInput | NodeConfig, overrides: 
   try {
     url = await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (e) {
+    await sweeper.stop();
     await manager.close();
     driver.close?.();
     throw e;
@@ -144,6 +147,7 @@ export async function startNode(input: NodeConfigInput | NodeConfig, overrides: 
     close(opts = {}) {
       closing ??= (async () => {
         await app.close();
+        await sweeper.stop();
         await manager.close();
         driver.close?.();
         const active = [...manager.vms.values()].some((e) => e.rec.vmm && driver.isAlive(e.rec.vmm));

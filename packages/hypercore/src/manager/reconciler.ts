@@ -6,6 +6,8 @@ import type { NodeContext, VmEntry } from './context.ts';
 import { withLock } from './context.ts';
 import { vmNetSpec } from './create-plan.ts';
 import { attachGuest } from './guest-session.ts';
+import { VmFailure } from './vm-failure.ts';
+import { sweep } from './sweeper.ts';
 import { teardown } from './teardown.ts';
 import type { VmManager } from './vm-manager.ts';
 
@@ -20,8 +22,8 @@ const RUNTIME_LEFTOVERS = /\.(sock|pid)$/;
  *     ready). A VM that was never configured cannot be (its secrets died with the old process): it is
  *     stopped and marked failed.
  *   - VMs recorded as active whose VMM is gone are marked failed with a reason and their pieces released.
- *   - TAPs with the node's prefix, rule entries and IP leases that belong to no live VM are removed, as are
- *     VM dirs without a readable record (orphan disks, sockets).
+ *   - TAPs with the node's prefix, rule entries and IP leases that belong to no live VM are removed (sweeper.ts,
+ *     which keeps doing that while the node runs), as are VM dirs without a readable record (orphan disks, sockets).
  */
 export async function reconcile(ctx: NodeContext, mgr: VmManager): Promise<void> {
   const act = (action: string, detail: Record<string, unknown>) => {
@@ -49,8 +51,9 @@ export async function reconcile(ctx: NodeContext, mgr: VmManager): Promise<void>
       rec.vmm = vmm;
       live.push(entry);
     } else {
-      rec.reason =
-        rec.state === 'creating' ? 'the node restarted while the VM was being created' : 'vmm process exited while the node was down';
+      const midCreate = rec.state === 'creating';
+      rec.reason = midCreate ? 'the node restarted while the VM was being created' : 'vmm process exited while the node was down';
+      rec.reasonCode = midCreate ? 'INTERRUPTED' : 'VMM_EXITED';
       rec.state = 'failed';
       rec.stoppedAt = Date.now();
       dead.push(entry);
@@ -82,20 +85,9 @@ export async function reconcile(ctx: NodeContext, mgr: VmManager): Promise<void>
     mgr.persist(e);
   }
 
-  // 4. Orphan TAPs and rule entries (a crash between steps, or VMs deleted while the node was down).
-  const liveTaps = new Set(live.map((e) => e.rec.tap));
-  for (const tap of await ctx.network.listTaps()) {
-    if (!liveTaps.has(tap)) {
-      await ctx.network.deleteTap(tap);
-      act('remove_orphan_tap', { tap });
-    }
-  }
-  for (const tap of await ctx.network.listRuleTaps()) {
-    if (!liveTaps.has(tap)) {
-      await ctx.network.removeVmRules({ tap });
-      act('remove_orphan_rules', { tap });
-    }
-  }
+  // 4. Orphan TAPs and rule entries (a crash between steps, or VMs deleted while the node was down): the same
+  //    sweep that then runs every reconcileIntervalMs.
+  await sweep(ctx, mgr);
 
   // 5. Live VMs: re-attach the guest channel. One the old process was stopping is stopped now.
   for (const e of live) {
@@ -129,7 +121,8 @@ async function readopt(
   try {
     const { hello } = await attachGuest(ctx, e, {});
     if (!hello.configured) {
-      throw new Error('node restarted before the VM was configured (its secrets are gone)');
+      // Mid-create when the old process died: it cannot be finished (its secrets died with that process).
+      throw new VmFailure('INTERRUPTED', 'node restarted before the VM was configured (its secrets are gone)');
     }
     if (hello.ready) {
       rec.state = 'running';
@@ -169,6 +162,7 @@ async function readopt(
   } catch (err) {
     await teardown(ctx, e, false);
     rec.state = 'failed';
+    rec.reasonCode = err instanceof VmFailure ? err.code : 'GUEST_UNREACHABLE';
     rec.reason = `could not re-adopt after node restart: ${(err as Error).message}`;
     rec.stoppedAt = Date.now();
     rec.ip = undefined;

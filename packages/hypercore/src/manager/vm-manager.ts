@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { rmSync } from 'node:fs';
 import {
   ApiError,
   badRequest,
@@ -20,7 +19,7 @@ import { macFor, tapNameFor } from '../network/names.ts';
 import { publicVm, type VmRecord } from '../state/vm-record.ts';
 import type { NodeContext, VmEntry } from './context.ts';
 import { withLock } from './context.ts';
-import { createSteps, diskPathOf } from './create-plan.ts';
+import { createSteps } from './create-plan.ts';
 import { attachGuest } from './guest-session.ts';
 import { runPlan, StepFailed } from './steps.ts';
 import { teardown } from './teardown.ts';
@@ -206,9 +205,8 @@ export class VmManager {
     } catch (err) {
       const step = err instanceof StepFailed ? err.step : 'unknown';
       const cause = err instanceof StepFailed ? err.cause : err;
-      // Rollback already ran; a second, idempotent teardown catches anything a failing undo left.
-      await teardown(this.ctx, entry, false);
-      rmSync(diskPathOf(this.ctx, rec.id), { force: true });
+      // The plan's rollback is the one cleanup: each undo removes what its do made. What a failing undo
+      // left (logged as rollback step failed) is the continuous reconcile pass's to release (sweeper.ts).
       entry.pendingSecrets = undefined;
       entry.pendingEnv = undefined;
       if (entry.stopping) {
