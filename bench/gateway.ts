@@ -144,6 +144,7 @@ async function spawnBench(dir: string, realNode: boolean): Promise<void> {
   const times: number[] = [];
   if (realNode) {
     const { startStack } = await import('../e2e/harness/stack.ts');
+    const { waitForStatus } = await import('../e2e/gateway/helpers.ts');
     const stack = await startStack({});
     try {
       const w = await stack.newWallet(100_000);
@@ -157,6 +158,8 @@ async function spawnBench(dir: string, realNode: boolean): Promise<void> {
         if (r.status !== 201) throw new Error(`spawn ${r.status}: ${JSON.stringify(json)}`);
         // Stop right away (outside the timed part): the benchmark is about the API path, not the boot.
         await stack.request('POST', `/stop/${json.agent.id}`, { wallet: w });
+        // Stop is asynchronous: the wallet's lock is free once the agent is stopped.
+        await waitForStatus(stack, w, json.agent.id, ['stopped']);
       }
     } finally {
       await stack.close();

@@ -137,10 +137,12 @@ describe('gateway e2e (real chain, node, VMs)', { timeout: 40 * 60_000 }, () => 
     const stranger = await stack.newWallet(0);
     assert.equal((await stack.request('POST', `/stop/${id}`, { wallet: stranger })).status, 403);
     const s = await stack.request('POST', `/stop/${id}`, { wallet: owner });
-    assert.equal(s.status, 200, JSON.stringify(s.json));
-    assert.equal(s.json.agent.status, 'stopped');
+    assert.equal(s.status, 202, JSON.stringify(s.json));
+    assert.equal(s.json.agent.status, 'stopping');
+    await waitForStatus(stack, owner, id, ['stopped']);
     assert.equal(await stack.nodeClient.getVm(id), null, 'VM removed from the node');
     const again = await stack.request('POST', `/stop/${id}`, { wallet: owner });
+    assert.equal(again.status, 200, JSON.stringify(again.json));
     assert.equal(again.json.agent.status, 'stopped');
     const u = (await stack.request('GET', `/usage/${owner.address}`, { wallet: owner })).json.usage;
     const row = u.agents.find((a: any) => a.id === id);
@@ -165,7 +167,8 @@ describe('gateway e2e (real chain, node, VMs)', { timeout: 40 * 60_000 }, () => 
     assert.equal(lost.length, 9, rs.map((r) => `${r.status}:${r.json.error?.code ?? ''}`).join(','));
     for (const l of lost) assert.equal(l.json.error.agent_id, won[0].json.agent.id);
     const s = await stack.request('POST', `/stop/${won[0].json.agent.id}`, { wallet: w });
-    assert.equal(s.json.agent?.status, 'stopped', JSON.stringify(s));
+    assert.ok(['stopping', 'stopped'].includes(s.json.agent?.status), JSON.stringify(s));
+    await waitForStatus(stack, w, won[0].json.agent.id, ['stopped']);
   });
 
   it('the tier follows a token transfer on the chain (after the cache TTL); too small a tier names both', async () => {
@@ -184,7 +187,8 @@ describe('gateway e2e (real chain, node, VMs)', { timeout: 40 * 60_000 }, () => 
     assert.deepEqual(big.json.tier_config, { min: 500_000, cores: 2, memory: 2048 });
     assert.equal((await stack.nodeClient.getVm(big.json.agent.id))?.vcpus, 2);
     const s = await stack.request('POST', `/stop/${big.json.agent.id}`, { wallet: w });
-    assert.equal(s.json.agent.status, 'stopped');
+    assert.ok(['stopping', 'stopped'].includes(s.json.agent?.status), JSON.stringify(s));
+    await waitForStatus(stack, w, big.json.agent.id, ['stopped']);
   });
 
   it('signatures: replayed, forged, expired, future, wrong-wallet and malformed are all 401', async () => {

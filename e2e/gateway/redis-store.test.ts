@@ -52,7 +52,8 @@ describe('gateway e2e on the Redis store', { timeout: 20 * 60_000 }, () => {
     assert.equal(again.json.error?.agent_id, id, `the lock survives restart: ${JSON.stringify(again)}`);
 
     const s = await stack.request('POST', `/stop/${id}`, { wallet: w });
-    assert.equal(s.json.agent?.status, 'stopped', JSON.stringify(s));
+    assert.ok(['stopping', 'stopped'].includes(s.json.agent?.status), JSON.stringify(s));
+    await waitForStatus(stack, w, id, ['stopped']);
     const u = (await stack.request('GET', `/usage/${w.address}`, { wallet: w })).json.usage;
     assert.equal(u.totals.spawn_count, 1, JSON.stringify(u));
     assert.ok(u.totals.uptime_ms > 0, JSON.stringify(u));

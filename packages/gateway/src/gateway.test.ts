@@ -34,6 +34,14 @@ function fund(w: TestWallet, whole: number) {
   balances.set(w.address, BigInt(whole));
 }
 
+async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.fail(`never happened: ${what}`);
+}
+
 async function spawn(w: TestWallet, body: unknown = { agent_type: 'base' }, ts?: number) {
   return request(`${gw.url}/spawn`, {
     method: 'POST',
@@ -230,8 +238,9 @@ describe('gateway API (fake node, fake chain, real SQLite and signatures)', () =
     assert.equal(notOwner.status, 403);
     assert.equal(notOwner.json.error.code, 'NOT_OWNER');
     const r = await signed(rich, 'POST', `/stop/${agentId}`);
-    assert.equal(r.status, 200, r.body);
-    assert.equal(r.json.agent.status, 'stopped');
+    assert.equal(r.status, 202, r.body);
+    assert.equal(r.json.agent.status, 'stopping');
+    await until('stopped', async () => (await signed(rich, 'GET', `/status/${agentId}`)).json.agent.status === 'stopped');
     assert.equal(node.vms.has(agentId), false, 'VM deleted on the node');
     const again = await signed(rich, 'POST', `/stop/${agentId}`);
     assert.equal(again.status, 200);

@@ -1,4 +1,5 @@
-import type { Capacity, CreateVmRequest, Health, ImageManifest, Vm } from '@romulus/shared';
+import type { Capacity, CreateVmRequest, Health, ImageManifest, NodeEvent, Vm } from '@romulus/shared';
+import { followNodeEvents } from './node-events.ts';
 
 /**
  * The gateway's client of one hypercore node (packages/shared/src/node-api.ts). Transport failures, and answers
@@ -12,8 +13,11 @@ export interface NodeClient {
   listVms(): Promise<Vm[]>;
   stopVm(id: string): Promise<Vm | null>;
   deleteVm(id: string): Promise<void>;
-  /** Resolves with the Vm once in `state` or a terminal state; null if it did not get there within timeoutMs. */
-  waitVm(id: string, state: Vm['state'], timeoutMs: number, signal?: AbortSignal): Promise<Vm | null>;
+  /**
+   * Follows the node's VM events until `signal` aborts (resolves then). Each (re)connection starts with every
+   * VM as it is and a `synced` event; `onDisconnect` hears of each drop before the reconnect.
+   */
+  events(onEvent: (ev: NodeEvent) => void | Promise<void>, signal: AbortSignal, onDisconnect?: (err: unknown) => void): Promise<void>;
   listImages(): Promise<ImageManifest[]>;
   capacity(): Promise<Capacity>;
   health(): Promise<Health>;
@@ -64,14 +68,8 @@ export class HttpNodeClient implements NodeClient {
     await this.orNull(() => this.call('DELETE', `/v1/vms/${encodeURIComponent(id)}`, undefined, 120_000));
   }
 
-  async waitVm(id: string, state: Vm['state'], timeoutMs: number, signal?: AbortSignal): Promise<Vm | null> {
-    const q = `state=${state}&timeoutMs=${Math.max(1, Math.floor(timeoutMs))}`;
-    try {
-      return await this.call<Vm>('GET', `/v1/vms/${encodeURIComponent(id)}/wait?${q}`, undefined, timeoutMs + this.opts.timeoutMs, signal);
-    } catch (err) {
-      if (err instanceof NodeApiError && err.code === 'WAIT_TIMEOUT') return null;
-      throw err;
-    }
+  events(onEvent: (ev: NodeEvent) => void | Promise<void>, signal: AbortSignal, onDisconnect?: (err: unknown) => void): Promise<void> {
+    return followNodeEvents({ url: this.base, token: this.opts.token, onEvent, onDisconnect, signal });
   }
 
   async listImages(): Promise<ImageManifest[]> {
@@ -95,7 +93,7 @@ export class HttpNodeClient implements NodeClient {
     }
   }
 
-  private async call<T>(method: string, path: string, body?: unknown, timeoutMs = this.opts.timeoutMs, signal?: AbortSignal): Promise<T> {
+  private async call<T>(method: string, path: string, body?: unknown, timeoutMs = this.opts.timeoutMs): Promise<T> {
     let res: Response;
     try {
       res = await fetch(this.base + path, {
@@ -105,7 +103,7 @@ export class HttpNodeClient implements NodeClient {
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         },
         body: body !== undefined ? JSON.stringify(body) : undefined,
-        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       throw new NodeUnavailableError(`node ${this.opts.nodeId} unreachable: ${(err as Error).message}`, err);

@@ -1,26 +1,35 @@
-import type { Logger, Vm } from '@romulus/shared';
+import type { Logger, NodeEvent, Vm } from '@romulus/shared';
 import type { AgentService } from './agents/service.ts';
 import type { GatewayConfig } from './config.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { NodeClient } from './node-client.ts';
-import type { Store } from './store/types.ts';
+import type { AgentRecord, Store } from './store/types.ts';
+import { isTerminal } from './agents/states.ts';
 
 /** Metadata key the gateway puts on every VM it creates: marks Romulus VMs and names their agent. */
 export const AGENT_ID_METADATA = 'romulus_agent_id';
 
+/** What the gateway saw of an agent's VM, and where: `vm` absent means not listed, or deleted. */
+type Observed = { source: 'list' | 'event'; vm?: Vm };
+
 /**
- * Compares the store with the node and repairs the difference. Runs at start and every few seconds; each
- * pass is idempotent, so a pass cut short (crash, node down) is simply redone by the next one.
- *   starting agent, VM running        → running (a lost spawn watcher)
+ * Keeps the store's agents in step with the node's VMs. One transition rule (`apply`) fed from two sources:
+ *   - the node's event stream (GET /v1/events): every VM change as it happens, the normal path;
+ *   - a periodic pass over the node's list, the safety net (a dropped stream, a crash between steps).
+ * Transitions are conditional in the store, so the two sources (and several gateways) cannot apply one twice.
+ *   starting agent, VM running        → running
  *   starting agent, VM failed/stopped → failed, lock freed, VM removed
- *   starting agent, no VM after grace → failed, lock freed (crash between record and node create)
- *   running agent, VM gone or ended   → failed, interval closed, lock freed
- *   stopping agent                    → VM removed, stopped, lock freed
- *   Romulus VM whose agent is terminal or unknown → removed
+ *   starting agent, VM deleted        → failed; not listed after the grace → failed (crash between record and create)
+ *   starting agent past startTimeoutMs → failed
+ *   running agent, VM ended or gone   → failed, interval closed at the VM's end, lock freed
+ *   stopping agent, VM ended or gone (or any pass) → VM removed, stopped, lock freed
+ *   Romulus VM whose agent is terminal or unknown (pass only) → removed
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  private readonly closing = new AbortController();
+  private following: Promise<void> | null = null;
 
   constructor(
     private readonly cfg: GatewayConfig,
@@ -42,12 +51,18 @@ export class Reconciler {
     };
     void this.runOnce();
     tick();
+    this.following = this.node.events(
+      (ev) => this.onEvent(ev),
+      this.closing.signal,
+      (err) => this.log.warn({ err: (err as Error)?.message }, 'node event stream dropped; reconnecting (the periodic pass covers the gap)'),
+    );
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.running;
+    this.closing.abort();
+    await Promise.all([this.running, this.following]);
   }
 
   /** One pass; concurrent callers share the pass in flight. */
@@ -60,6 +75,20 @@ export class Reconciler {
         });
     }
     return this.running;
+  }
+
+  private async onEvent(ev: NodeEvent): Promise<void> {
+    if (ev.type === 'synced') return;
+    const agentId = ev.type === 'vm' ? ev.vm.metadata?.[AGENT_ID_METADATA] : ev.id;
+    if (!agentId) return;
+    try {
+      const agent = await this.store.getAgent(agentId);
+      if (!agent || isTerminal(agent.state)) return;
+      await this.apply(agent, { source: 'event', vm: ev.type === 'vm' ? ev.vm : undefined });
+    } catch (err) {
+      // The store may be briefly down: the periodic pass applies what this event would have.
+      this.log.warn({ agent: agentId, err: (err as Error).message }, 'could not apply node event; the next pass will');
+    }
   }
 
   private async pass(): Promise<void> {
@@ -75,39 +104,44 @@ export class Reconciler {
       const id = vm.metadata?.[AGENT_ID_METADATA];
       if (id) vmByAgent.set(id, vm);
     }
-    const lc = this.agents.lifecycle;
     const live = await this.store.listAgentsInStates(['starting', 'running', 'stopping']);
     const liveIds = new Set(live.map((a) => a.id));
-
     for (const agent of live) {
       const vm = vmByAgent.get(agent.id);
-      const ended = !vm || vm.state === 'failed' || vm.state === 'stopped';
-      const why = !vm ? 'VM is gone from the node' : `VM ${vm.state}${vm.reason ? `: ${vm.reason}` : ''}`;
-      if (agent.state === 'stopping') {
-        if (await lc.finishStop(agent)) this.repaired('finish_stop', agent.id);
-      } else if (agent.state === 'starting') {
-        if (vm?.state === 'running') {
-          if (await lc.markRunning(agent.id, vm)) this.repaired('mark_running', agent.id);
-        } else if (vm && ended) {
-          if (await lc.markFailed(agent, why)) this.repaired('mark_failed', agent.id);
-        } else if (!vm && this.now() - agent.spawnedAt > this.cfg.lifecycle.missingVmGraceMs) {
-          if (await lc.markFailed(agent, why)) this.repaired('mark_failed', agent.id);
-        } else if (vm) {
-          // Still booting: make sure someone is waiting on it (after a gateway restart nobody is).
-          this.agents.watch(agent.id);
-        }
-      } else if (agent.state === 'running' && ended) {
-        if (await lc.markFailed(agent, why, vm?.stoppedAt)) this.repaired('mark_failed', agent.id);
-      }
+      await this.apply(agent, { source: 'list', vm });
     }
 
     for (const [agentId, vm] of vmByAgent) {
       if (liveIds.has(agentId)) continue;
       // Re-read: the agent may have been created after the list above (a spawn in flight).
       const agent = await this.store.getAgent(agentId);
-      if (agent && !(agent.state === 'stopped' || agent.state === 'failed')) continue;
+      if (agent && !isTerminal(agent.state)) continue;
       this.log.warn({ vm: vm.id, agent: agentId, known: !!agent }, 'removing VM without a live agent');
-      if (await lc.removeVm(vm.id)) this.repaired('remove_orphan_vm', vm.id);
+      if (await this.agents.lifecycle.removeVm(vm.id)) this.repaired('remove_orphan_vm', vm.id);
+    }
+  }
+
+  /** The one transition rule for an agent given what the node shows of its VM. */
+  private async apply(agent: AgentRecord, { source, vm }: Observed): Promise<void> {
+    const lc = this.agents.lifecycle;
+    const ended = !vm || vm.state === 'failed' || vm.state === 'stopped';
+    const why = !vm ? 'VM is gone from the node' : `VM ${vm.state}${vm.reason ? `: ${vm.reason}` : ''}`;
+    const age = this.now() - agent.spawnedAt;
+    if (agent.state === 'stopping') {
+      // A pass finishes any stop (its finisher may have died with a gateway); an event once the VM has ended.
+      if ((source === 'list' || ended) && (await lc.finishStop(agent))) this.repaired('finish_stop', agent.id);
+    } else if (agent.state === 'starting') {
+      // Not listed may be a spawn whose create has not reached the node yet: only after the grace.
+      const failed = vm ? ended : source === 'event' || age > this.cfg.lifecycle.missingVmGraceMs;
+      if (vm?.state === 'running') {
+        if (await lc.markRunning(agent.id, vm)) this.repaired('mark_running', agent.id);
+      } else if (failed) {
+        if (await lc.markFailed(agent, why, vm?.stoppedAt)) this.repaired('mark_failed', agent.id);
+      } else if (age > this.cfg.lifecycle.startTimeoutMs) {
+        if (await lc.markFailed(agent, `not ready within ${this.cfg.lifecycle.startTimeoutMs} ms`)) this.repaired('start_timeout', agent.id);
+      }
+    } else if (agent.state === 'running' && ended) {
+      if (await lc.markFailed(agent, why, vm?.stoppedAt)) this.repaired('mark_failed', agent.id);
     }
   }
 
@@ -116,3 +150,4 @@ export class Reconciler {
     this.log.info({ action, id }, 'reconciled');
   }
 }
+

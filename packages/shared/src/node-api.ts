@@ -13,6 +13,7 @@ import { ApiError } from './errors.ts';
  *   GET    /v1/vms/:id/wait?state=running&timeoutMs=60000 -> Vm once in that state (or a terminal one);
  *                                     408 WAIT_TIMEOUT with the Vm in error.vm if it did not get there
  *   POST   /v1/vms/:id/exec        { argv: string[], timeoutMs? } -> { code, stdout, stderr } (via guest agent)
+ *   GET    /v1/events              -> text/event-stream of NodeEvent: every VM, `synced`, then each change
  *   GET    /v1/images              -> { images: ImageManifest[] }
  *   GET    /v1/capacity            -> Capacity
  *   GET    /v1/health              -> Health (no auth; no secrets in it)
@@ -166,6 +167,9 @@ export const Vm = Type.Object({
   timings: VmTimings,
 });
 export type Vm = Static<typeof Vm>;
+
+/** One event of GET /v1/events (SSE: `event: <type>`, `data: <this, as JSON>`). */
+export type NodeEvent = { type: 'vm'; vm: Vm } | { type: 'vm-deleted'; id: string } | { type: 'synced' };
 
 export const Capacity = Type.Object({
   vcpus: Type.Object({ total: Type.Integer(), allocated: Type.Integer(), free: Type.Integer() }),

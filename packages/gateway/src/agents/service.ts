@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  ApiError,
   badRequest,
   conflict,
   forbidden,
@@ -19,29 +18,28 @@ import { ChainUnavailableError } from '../chain/types.ts';
 import type { GatewayConfig } from '../config.ts';
 import { agentIdTime, newAgentId } from '../ids.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { NodeApiError, NodeUnavailableError, type NodeClient } from '../node-client.ts';
+import type { NodeClient } from '../node-client.ts';
 import type { AgentRecord, Store } from '../store/types.ts';
 import { ImageCatalog } from './catalog.ts';
 import { gatewayErrorForNode } from './node-errors.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { isTerminal } from './states.ts';
 import { ownerView, publicView, usageOf } from './views.ts';
 
-export const TERMINAL_AGENT_STATES = ['stopped', 'failed'] as const;
-const isTerminal = (s: string) => s === 'stopped' || s === 'failed';
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
 /**
- * The user-facing agent operations: spawn, stop, status, usage. Owns the spawn watchers (one per starting
- * agent, waiting on the node's wait endpoint); the reconciler is the safety net when a watcher is lost.
+ * The user-facing agent operations: spawn, stop, status, usage. Spawn and stop answer at once; the
+ * reconciler moves agents on as the node's events arrive (starting → running, stopping → stopped).
  */
 export class AgentService {
   readonly catalog: ImageCatalog;
   readonly lifecycle: Lifecycle;
-  private readonly watchers = new Map<string, Promise<void>>();
-  private readonly closing = new AbortController();
+  /** Stops in flight (stopping → stopped), so close() can let them finish. */
+  private readonly finishing = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly cfg: GatewayConfig,
@@ -147,7 +145,6 @@ export class AgentService {
       throw this.nodeError(err);
     }
 
-    this.watch(id);
     this.metrics.spawns.inc({ result: 'ok' });
     return {
       success: true,
@@ -191,50 +188,11 @@ export class AgentService {
     return gatewayErrorForNode(err) as Error;
   }
 
-  /** Follows a starting agent to running or failed in the background (the spawn call does not wait on the boot). */
-  watch(id: string): void {
-    if (this.watchers.has(id) || this.closing.signal.aborted) return;
-    const p = this.follow(id)
-      .catch((err) => this.log.warn({ agent: id, err: (err as Error).message }, 'spawn watcher ended; the reconciler takes over'))
-      .finally(() => this.watchers.delete(id));
-    this.watchers.set(id, p);
-  }
-
-  private async follow(id: string): Promise<void> {
-    const signal = this.closing.signal;
-    while (!signal.aborted) {
-      const agent = await this.store.getAgent(id);
-      if (!agent || agent.state !== 'starting') return;
-      const left = agent.spawnedAt + this.cfg.lifecycle.startTimeoutMs - this.now();
-      if (left <= 0) {
-        await this.lifecycle.markFailed(agent, `not ready within ${this.cfg.lifecycle.startTimeoutMs} ms`);
-        return;
-      }
-      let vm;
-      try {
-        vm = await this.node.waitVm(id, 'running', Math.min(left, 60_000), signal);
-      } catch (err) {
-        if (signal.aborted) return;
-        if (err instanceof NodeApiError && err.code === 'VM_NOT_FOUND') {
-          await this.lifecycle.markFailed(agent, 'VM disappeared from the node');
-          return;
-        }
-        await sleep(2000, signal);
-        continue;
-      }
-      if (!vm) continue;
-      if (vm.state === 'running') {
-        await this.lifecycle.markRunning(id, vm);
-        return;
-      }
-      if (vm.state === 'failed' || vm.state === 'stopped') {
-        await this.lifecycle.markFailed(agent, `VM ${vm.state}${vm.reason ? `: ${vm.reason}` : ''}`);
-        return;
-      }
-    }
-  }
-
-  /** Owner-only and idempotent: a stopped or failed agent answers with its current view. */
+  /**
+   * Owner-only and idempotent. Asynchronous like spawn: the agent is `stopping` (its running interval closed)
+   * when this returns, and becomes `stopped` once the node has removed its VM. A stopped or failed agent
+   * answers with its current view.
+   */
   async stop(id: string, wallet: string): Promise<AgentStatus> {
     const agent = await this.store.getAgent(id);
     if (!agent) throw notFound(`no agent ${id}`, 'AGENT_NOT_FOUND');
@@ -243,10 +201,18 @@ export class AgentService {
     if (agent.state === 'starting' || agent.state === 'running') {
       current = (await this.lifecycle.beginStop(agent)) ?? (await this.store.getAgent(id));
     }
-    if (current && current.state === 'stopping') {
-      current = (await this.lifecycle.finishStop(current)) ?? (await this.store.getAgent(id));
-    }
+    if (current?.state === 'stopping') this.finishStop(current);
     return ownerView(current ?? agent, this.urlOf(id), this.now());
+  }
+
+  /** Removes a stopping agent's VM in the background (the reconciler retries if this one fails). */
+  private finishStop(agent: AgentRecord): void {
+    if (this.finishing.has(agent.id)) return;
+    const p = this.lifecycle
+      .finishStop(agent)
+      .catch((err) => this.log.warn({ agent: agent.id, err: (err as Error).message }, 'stop not finished yet; the reconciler retries'))
+      .finally(() => this.finishing.delete(agent.id));
+    this.finishing.set(agent.id, p);
   }
 
   async status(id: string, viewer: string | null): Promise<AgentStatus> {
@@ -269,20 +235,6 @@ export class AgentService {
   }
 
   async close(): Promise<void> {
-    this.closing.abort();
-    await Promise.allSettled([...this.watchers.values()]);
+    await Promise.allSettled([...this.finishing.values()]);
   }
-}
-
-/** Sleeps unless aborted; removes its abort listener either way (watchers loop for minutes). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -38,15 +38,16 @@ export function agentRoutes(deps: { agents: AgentService; auth: RequestAuth; met
       '/stop/:id',
       {
         schema: {
-          summary: 'Stop an agent (owner only, idempotent)',
+          summary: 'Stop an agent (owner only, idempotent): 202 while it is stopping, 200 once it has ended',
           headers: SignedHeaders,
           params: AgentIdParams,
-          response: { 200: StatusResponse, ...errors(400, 401, 403, 404, 429, 503) },
+          response: { 200: StatusResponse, 202: StatusResponse, ...errors(400, 401, 403, 404, 429, 503) },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const { wallet } = await auth.require(req);
-        return { success: true as const, agent: await agents.stop(req.params.id, wallet) };
+        const agent = await agents.stop(req.params.id, wallet);
+        return reply.status(agent.status === 'stopping' ? 202 : 200).send({ success: true as const, agent });
       },
     );
 

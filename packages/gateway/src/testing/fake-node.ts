@@ -1,4 +1,4 @@
-import type { Capacity, CreateVmRequest, Health, ImageManifest, Vm } from '@romulus/shared';
+import type { Capacity, CreateVmRequest, Health, ImageManifest, NodeEvent, Vm } from '@romulus/shared';
 import { NodeApiError, NodeUnavailableError, type NodeClient } from '../node-client.ts';
 
 /** An in-memory node for unit tests: VMs change state only when the test says so. */
@@ -10,7 +10,7 @@ export class FakeNode implements NodeClient {
   down = false;
   failCreate: NodeApiError | null = null;
   createCalls = 0;
-  private waiters: (() => void)[] = [];
+  private readonly subscribers = new Set<(ev: NodeEvent) => void | Promise<void>>();
 
   constructor(readonly images: ImageManifest[]) {}
 
@@ -42,6 +42,7 @@ export class FakeNode implements NodeClient {
     };
     this.receivedSecrets.set(id, { ...(req.secrets ?? {}) });
     this.vms.set(id, vm);
+    this.emit({ type: 'vm', vm: { ...vm } });
     return { ...vm };
   }
 
@@ -51,9 +52,22 @@ export class FakeNode implements NodeClient {
     if (!vm) throw new Error(`no vm ${id}`);
     Object.assign(vm, { state, ...extra });
     if (state === 'running') vm.readyAt = Date.now();
-    const w = this.waiters;
-    this.waiters = [];
-    w.forEach((f) => f());
+    this.emit({ type: 'vm', vm: { ...vm } });
+  }
+
+  private emit(ev: NodeEvent): void {
+    if (this.down) return; // a down node's stream is cut: subscribers catch up from the list
+    for (const s of this.subscribers) void s(ev);
+  }
+
+  /** Like the real stream: the current VMs and `synced` first, then each change, until the signal aborts. */
+  async events(onEvent: (ev: NodeEvent) => void | Promise<void>, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    for (const vm of this.vms.values()) await onEvent({ type: 'vm', vm: { ...vm } });
+    await onEvent({ type: 'synced' });
+    this.subscribers.add(onEvent);
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    this.subscribers.delete(onEvent);
   }
 
   async getVm(id: string): Promise<Vm | null> {
@@ -78,28 +92,7 @@ export class FakeNode implements NodeClient {
   async deleteVm(id: string): Promise<void> {
     this.check();
     if (this.vms.has(id)) this.setState(id, 'stopped');
-    this.vms.delete(id);
-  }
-
-  async waitVm(id: string, state: Vm['state'], timeoutMs: number, signal?: AbortSignal): Promise<Vm | null> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      this.check();
-      const vm = this.vms.get(id);
-      if (!vm) throw new NodeApiError(404, 'VM_NOT_FOUND', 'gone');
-      if (vm.state === state || vm.state === 'failed' || vm.state === 'stopped') return { ...vm };
-      if (Date.now() >= deadline || signal?.aborted) return null;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(t);
-          signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        const t = setTimeout(done, Math.min(200, deadline - Date.now()));
-        this.waiters.push(done);
-        signal?.addEventListener('abort', done, { once: true });
-      });
-    }
+    if (this.vms.delete(id)) this.emit({ type: 'vm-deleted', id });
   }
 
   async listImages(): Promise<ImageManifest[]> {

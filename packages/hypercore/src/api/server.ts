@@ -15,6 +15,7 @@ import {
 import type { VmManager } from '../manager/vm-manager.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import { bearerMatches } from './auth.ts';
+import { eventsRoutes } from './events.ts';
 
 export interface ApiDeps {
   manager: VmManager;
@@ -97,6 +98,8 @@ export function buildApi(d: ApiDeps) {
     if (timeoutMs > MAX_WAIT_MS) throw badRequest(`timeoutMs must be at most ${MAX_WAIT_MS}`, 'VALIDATION_FAILED');
     return d.manager.wait((req.params as { id: string }).id, q.state, timeoutMs);
   });
+
+  void app.register(eventsRoutes, { manager: d.manager });
 
   app.post('/v1/vms/:id/exec', { schema: { params: IdParams, body: ExecRequest } }, async (req) =>
     d.manager.exec((req.params as { id: string }).id, req.body as ExecRequest),

@@ -25,6 +25,9 @@ import { runPlan, StepFailed } from './steps.ts';
 import { teardown } from './teardown.ts';
 import { failureOf, VmFailure } from './vm-failure.ts';
 
+/** One VM change as subscribers see it. */
+export type VmChange = { id: string; vm: Vm; deleted?: undefined } | { id: string; deleted: true; vm?: undefined };
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 /** States that hold capacity (and, once past creating, host resources). */
@@ -318,6 +321,19 @@ export class VmManager {
       };
       this.events.on('change', onChange);
     });
+  }
+
+  /**
+   * Calls `listener` with every VM change from now on: the VM as it now is, or `{ id, deleted: true }` once it
+   * is gone. Returns the unsubscribe. The node's event stream (api/events.ts) is built on it.
+   */
+  subscribe(listener: (change: VmChange) => void): () => void {
+    const onChange = (id: string) => {
+      const e = this.vms.get(id);
+      listener(e && !e.deleted ? { id, vm: publicVm(e.rec) } : { id, deleted: true });
+    };
+    this.events.on('change', onChange);
+    return () => this.events.off('change', onChange);
   }
 
   async exec(id: string, req: ExecRequest): Promise<ExecResult> {
