@@ -2,6 +2,7 @@
  * CLI start-up latency: wall time of whole `romulus <command>` processes, median and p95, for the bundle
  * (what `romulus` on the PATH runs: packages/cli/bin/romulus.mjs, rebuilt first if stale) next to the
  * TypeScript sources through tsx (what every command cost before the bundles).
+ * `PATH` is bin/romulus (the shell launcher setup links into /usr/local/bin), `bundle` its node part alone.
  *   `romulus wallet`   reads the keypair, prints the address (no network)
  *   `romulus --help`   commander only
  *   `romulus tiers`    one HTTP round trip to a real gateway (started here on loopback, SQLite store,
@@ -30,11 +31,11 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 }
 
-async function timeCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<{ median: number; p95: number }> {
+async function timeCommand(file: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ median: number; p95: number }> {
   const times: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const t = performance.now();
-    await run(process.execPath, argv, { env, cwd: ROOT });
+    await run(file, argv, { env, cwd: ROOT });
     times.push(performance.now() - t);
   }
   times.sort((a, b) => a - b);
@@ -59,13 +60,14 @@ try {
   const bundleStart = performance.now();
   await ensureBundle('romulus');
   console.log(`bundle ready in ${(performance.now() - bundleStart).toFixed(0)} ms (node ${process.version}, ${RUNS} runs each)`);
-  const variants: [string, string[]][] = [
-    ['bundle', [path.join(ROOT, 'packages/cli/bin/romulus.mjs')]],
-    ['tsx', ['--import', 'tsx', path.join(ROOT, 'packages/cli/src/main.ts')]],
+  const variants: [string, string, string[]][] = [
+    ['PATH', path.join(ROOT, 'bin/romulus'), []], // what `romulus` on the PATH runs: the shell launcher, then the bundle
+    ['bundle', process.execPath, [path.join(ROOT, 'packages/cli/bin/romulus.mjs')]],
+    ['tsx', process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/cli/src/main.ts')]],
   ];
   for (const command of [['wallet'], ['--help'], ['tiers']]) {
-    for (const [variant, argv] of variants) {
-      const r = await timeCommand([...argv, ...command], env);
+    for (const [variant, file, argv] of variants) {
+      const r = await timeCommand(file, [...argv, ...command], env);
       console.log(`romulus ${command.join(' ').padEnd(7)} ${variant.padEnd(6)} median ${r.median.toFixed(0).padStart(5)} ms   p95 ${r.p95.toFixed(0).padStart(5)} ms`);
     }
   }
