@@ -238,7 +238,7 @@ test('stop stops the agent; usage shows one spawn with uptime', async () => {
   assert.match(human.stdout, /spawns:\s+1/);
 });
 
-test('spawn --wait says what it waits for, with elapsed times, until running', async () => {
+test('spawn --wait says what it waits for, with elapsed times, until running', async (t) => {
   const r = await romulus(['spawn', 'base', '--wait', '--timeout', String(BOOT_TIMEOUT_S)]);
   const id = /^Spawned agent (\S+)/m.exec(r.stdout)?.[1];
   assert.ok(id, r.stdout);
@@ -247,6 +247,7 @@ test('spawn --wait says what it waits for, with elapsed times, until running', a
   // quicker than one poll), then running with the time the last step took.
   const lines = r.stderr.split('\n').filter((l) => /^\s+\[\s*[\d.hms]+\] /.test(l));
   assert.ok(lines.length >= 1, r.stderr);
+  t.diagnostic(`progress: ${lines.map((l) => l.trim()).join(' | ')}`);
   assert.match(lines.at(-1)!, /\] running; .+ took /);
   for (const l of lines.slice(0, -1)) assert.match(l, /\] (still )?(preparing the VM|VM booting|guest up, starting the workload|workload started, waiting for readiness|starting)/, l);
   await romulus(['--json', 'stop', id]);
