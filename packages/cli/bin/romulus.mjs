@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// Launcher for the `romulus` CLI: registers tsx (the host side runs TypeScript directly, no build step)
-// and runs src/main.ts in this same process, so signals (Ctrl-C for `romulus up`) reach it directly.
-import { register } from 'tsx/esm/api';
+// Launcher for the `romulus` CLI: runs its bundle (rebuilt first when a source changed; see
+// scripts/bundle.mjs) in this same process, so signals (Ctrl-C for `romulus up`) reach it directly.
+import { runBundle } from '../../../scripts/bundle.mjs';
 
-register();
-await import('../src/main.ts');
+await runBundle('romulus');

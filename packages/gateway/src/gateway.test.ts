@@ -272,6 +272,22 @@ describe('gateway API (fake node, fake chain, real SQLite and signatures)', () =
     assert.equal(await store.getSpawnCount(w.address), 1);
   });
 
+  it("a starting agent's owner status carries the node's phase of its VM; others and a running agent do not", async () => {
+    const w = new TestWallet();
+    fund(w, 100_000);
+    const id = (await spawn(w)).json.agent.id;
+    node.setState(id, 'starting', { phase: 'booting' });
+    const owner = await signed(w, 'GET', `/status/${id}`);
+    assert.equal(owner.json.agent.status, 'starting');
+    assert.equal(owner.json.agent.phase, 'booting');
+    const other = await request(`${gw.url}/status/${id}`);
+    assert.equal(other.json.agent.phase, undefined);
+    node.setState(id, 'running', { phase: undefined });
+    await eventually(async () => (await store.getAgent(id))?.state === 'running');
+    assert.equal((await signed(w, 'GET', `/status/${id}`)).json.agent.phase, undefined);
+    await signed(w, 'POST', `/stop/${id}`);
+  });
+
   it('reconciler: a VM that dies fails the agent, closes usage and frees the lock', async () => {
     const w = new TestWallet();
     fund(w, 100_000);

@@ -64,6 +64,8 @@ export const AgentStatus = Type.Object({
   ready_at: Type.Optional(Type.Integer()),
   stopped_at: Type.Optional(Type.Integer()),
   reason: Type.Optional(Type.String()),
+  /** Owner view of a starting agent: what its VM waits for (the node's VM_PHASES), when the node answered. */
+  phase: Type.Optional(Type.String()),
   cores: Type.Optional(Type.Integer()),
   memory: Type.Optional(Type.Integer()),
   uptime_ms: Type.Optional(Type.Integer()),

@@ -103,6 +103,16 @@ export const VmState = Type.Union([
 export type VmState = (typeof VM_STATES)[number];
 export const TERMINAL_VM_STATES: readonly VmState[] = ['stopped', 'failed'];
 
+/**
+ * What a VM on its way to running waits for (only while `creating` or `starting`):
+ *   preparing        IP lease, disk, nftables entries, TAP, VMM launch (state creating)
+ *   booting          the VMM runs; the kernel boots until the guest agent says hello
+ *   starting-workload  the guest is up and configured; the workload is being started
+ *   awaiting-ready   the workload started; waiting for its readiness check
+ */
+export const VM_PHASES = ['preparing', 'booting', 'starting-workload', 'awaiting-ready'] as const;
+export type VmPhase = (typeof VM_PHASES)[number];
+
 export const Accel = Type.Union([Type.Literal('kvm'), Type.Literal('tcg')]);
 export type Accel = Static<typeof Accel>;
 
@@ -148,6 +158,8 @@ export const Vm = Type.Object({
   memoryMib: Type.Integer(),
   diskMib: Type.Integer(),
   state: VmState,
+  /** What it waits for on its way to running (VM_PHASES); absent in every other state. */
+  phase: Type.Optional(Type.Unsafe<VmPhase>({ type: 'string', enum: [...VM_PHASES] })),
   /** Why it failed (or why it stopped, when not asked to). */
   reason: Type.Optional(Type.String()),
   /** Why it failed, as a code (one of VM_FAILURE_CODES) when the node knows it. */

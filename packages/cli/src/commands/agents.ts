@@ -3,6 +3,7 @@ import type { AgentStatus, SpawnResponse, WalletUsage } from '@romulus/sdk';
 import type { Context } from '../context.ts';
 import { collect, parseAssignments, secretsFromEnv } from '../kv.ts';
 import { duration, emit, fields, table, timestamp, tokens } from '../output.ts';
+import { SpawnProgress, waitingFor } from './spawn-progress.ts';
 import type { TiersResponse } from '@romulus/sdk';
 
 type ContextOf = (cmd: Command) => Context;
@@ -23,6 +24,7 @@ export function registerAgentCommands(program: Command, ctxOf: ContextOf): void 
       const secrets = { ...parseAssignments(o.secret, '--secret'), ...secretsFromEnv(o.secretEnv, ctx.io.env) };
       const env = parseAssignments(o.env, '--env');
       const client = ctx.client({ signed: true });
+      const startedAt = Date.now(); // this machine's clock: elapsed times do not depend on the gateway's
       const res = await client.spawn({
         agent_type: agentType,
         ...(Object.keys(secrets).length ? { secrets } : {}),
@@ -31,12 +33,11 @@ export function registerAgentCommands(program: Command, ctxOf: ContextOf): void 
       if (!ctx.json) ctx.io.stdout(spawnedText(res) + '\n');
       let final: AgentStatus | undefined;
       if (o.wait) {
-        let lastShown = '';
+        const progress = new SpawnProgress(ctx.io.stderr, startedAt);
         final = await client.waitForStatus(res.agent.id, 'running', {
           timeoutMs: o.timeout * 1000,
           onStatus: (s) => {
-            if (!ctx.json && s.status !== lastShown) ctx.io.stderr(`  … ${s.status}\n`);
-            lastShown = s.status;
+            if (!ctx.json) progress.seen(s, Date.now());
           },
         });
       }
@@ -120,7 +121,7 @@ export function spawnedText(res: SpawnResponse): string {
 export function statusText(a: AgentStatus): string {
   return fields([
     ['id', a.id],
-    ['status', a.reason ? `${a.status} (${a.reason})` : a.status],
+    ['status', a.reason ? `${a.status} (${a.reason})` : a.phase ? `${a.status} (${waitingFor(a)})` : a.status],
     ['type', a.agent_type],
     ['url', a.url],
     ['wallet', a.wallet],

@@ -222,11 +222,11 @@ function upText(stack: RunningStack, node: NodeHealth, logFile: string, funded?:
   lines.push(
     '',
     'Try, in another terminal:',
-    '  ./bin/romulus tiers',
-    '  ./bin/romulus spawn chat --secret-env ANTHROPIC_API_KEY --wait',
-    '  ./bin/romulus status <agent-id>',
+    '  romulus tiers',
+    '  romulus spawn chat --secret-env ANTHROPIC_API_KEY --wait',
+    '  romulus status <agent-id>',
     `  curl -H "Authorization: Bearer <access-token>" http://<agent-id>.${f.domain}:${gw.port}/`,
-    '  ./bin/romulus stop <agent-id>',
+    '  romulus stop <agent-id>',
     '',
     'Ctrl-C (or `romulus down`) stops every agent, then the stack.',
   );

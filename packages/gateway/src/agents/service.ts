@@ -218,7 +218,16 @@ export class AgentService {
   async status(id: string, viewer: string | null): Promise<AgentStatus> {
     const agent = await this.store.getAgent(id);
     if (!agent) throw notFound(`no agent ${id}`, 'AGENT_NOT_FOUND');
-    return viewer === agent.wallet ? ownerView(agent, this.urlOf(id), this.now()) : publicView(agent, this.urlOf(id));
+    if (viewer !== agent.wallet) return publicView(agent, this.urlOf(id));
+    const view = ownerView(agent, this.urlOf(id), this.now());
+    if (agent.state === 'starting') {
+      // Progress for `spawn --wait`: the node's phase of the VM. Best effort, and bounded: a slow node must not
+      // hold the status answer for the node client's whole timeout.
+      const late = new Promise<null>((resolve) => setTimeout(resolve, 2000, null).unref());
+      const vm = await Promise.race([this.node.getVm(id), late]).catch(() => null);
+      if (vm?.phase) view.phase = vm.phase;
+    }
+    return view;
   }
 
   async usage(wallet: string): Promise<WalletUsage> {

@@ -146,6 +146,7 @@ describe('node API with a fake VMM and fake network', () => {
     const r = await create({ id: 'vm-one', env: { PLAIN: 'p' }, secrets: { MODEL_KEY: SECRET }, metadata: { wallet: 'w1' } });
     assert.equal(r.status, 201);
     assert.ok(['creating', 'starting'].includes(r.body.state));
+    assert.ok(['preparing', 'booting'].includes(r.body.phase), r.body.phase);
     const dup = await create({ id: 'vm-one' });
     assert.equal(dup.status, 409);
     assert.equal(dup.body.error.code, 'VM_EXISTS');
@@ -154,6 +155,7 @@ describe('node API with a fake VMM and fake network', () => {
     assert.equal(w.status, 200, JSON.stringify(w.body));
     const vm = w.body as Vm;
     assert.equal(vm.state, 'running');
+    assert.equal(vm.phase, undefined, 'a phase only on the way to running');
     assert.deepEqual(vm.secretNames, ['MODEL_KEY']);
     assert.match(vm.ip!, /^10\.213\.0\.\d+$/);
     for (const k of ['vmmStartMs', 'kernelBootMs', 'initMs', 'agentReadyMs', 'totalMs'] as const) assert.equal(typeof vm.timings[k], 'number', k);
@@ -200,8 +202,17 @@ describe('node API with a fake VMM and fake network', () => {
 
   test('a guest that never answers ends failed with a reason and nothing held', async () => {
     await create({ id: 'vm-silent', image: 'silent' });
+    // While the node waits for the hello, the VM says so: VMM up, guest booting.
+    let seen: Vm | undefined;
+    for (let i = 0; i < 200 && seen?.state !== 'starting'; i++) {
+      seen = (await api('GET', '/v1/vms/vm-silent')).body as Vm;
+      if (seen.state !== 'starting') await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(seen?.state, 'starting');
+    assert.equal(seen?.phase, 'booting');
     const w = await waitState('vm-silent', 'running');
     assert.equal(w.body.state, 'failed');
+    assert.equal(w.body.phase, undefined);
     assert.match(w.body.reason, /guest agent did not answer within/);
     assert.equal(w.body.reasonCode, 'GUEST_UNREACHABLE');
     assert.equal(network.taps.size, 0);

@@ -120,6 +120,7 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
           stateDir: ctx.store.vmDir(rec.id),
         });
         rec.state = 'starting';
+        rec.phase = 'booting';
         rec.startedAt = rec.vmm.spawnedAt;
         rec.accel = rec.vmm.accel;
         rec.timings.vmmStartMs = rec.vmm.vmmUpAt - rec.vmm.spawnedAt;
@@ -157,6 +158,7 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
         const initStartedWall = hello.helloAt - (h.helloAtUptime - h.initStartedAtUptime) * 1000;
         rec.timings.kernelBootMs = Math.max(0, Math.round(initStartedWall - rec.vmm!.vmmUpAt));
         rec.timings.initMs = Math.max(0, Math.round((h.helloAtUptime - h.initStartedAtUptime) * 1000));
+        rec.phase = 'starting-workload';
         persist();
       },
       undo: async () => {
@@ -205,6 +207,8 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
         });
         if (m.t === 'error') throw configureFailure(m.code, entry.redact(String(m.message)));
         if (m.t === 'exit') throw new VmFailure('WORKLOAD_EXITED', workloadExit ?? 'workload exited before it started');
+        rec.phase = 'awaiting-ready';
+        persist();
       },
     },
     {
@@ -218,6 +222,7 @@ export function createSteps(ctx: NodeContext, entry: VmEntry, signal: AbortSigna
         rec.timings.totalMs = now - rec.createdAt;
         rec.readyAt = now;
         rec.state = 'running';
+        delete rec.phase;
         persist();
       },
     },

@@ -152,6 +152,7 @@ export class VmManager {
       memoryMib: req.memoryMib,
       diskMib,
       state: 'creating',
+      phase: 'preparing',
       agentPort: m.agentPort,
       driver: this.ctx.driver.name,
       accel: this.ctx.accel,

@@ -14,6 +14,8 @@ export interface VmRecord extends Vm {
 }
 
 export function publicVm(r: VmRecord): Vm {
-  const { tap: _t, mac: _m, vmm: _v, rootfsPath: _r, ...vm } = r;
-  return structuredClone(vm);
+  const { tap: _t, mac: _m, vmm: _v, rootfsPath: _r, phase, ...vm } = r;
+  // vm.json keeps the last phase of a VM that failed on the way (where it stopped); the API shows a phase
+  // only while the VM is on its way to running.
+  return structuredClone(phase && (r.state === 'creating' || r.state === 'starting') ? { ...vm, phase } : vm);
 }

@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Launcher for the node daemon: runs its bundle (rebuilt first when a source changed; see scripts/bundle.mjs)
+// in this same process, so SIGTERM reaches the daemon directly.
+import { runBundle } from '../../../scripts/bundle.mjs';
+
+await runBundle('romulus-node');

@@ -1,0 +1,195 @@
+// The host-side bundles: the CLI, the node daemon and the gateway, each bundled by esbuild from its
+// TypeScript sources into plain ESM under its package's dist/, so a command starts without compiling
+// TypeScript at run time (tsx took ~1-2 s per `romulus` command).
+//
+//   node scripts/bundle.mjs            build every bundle whose sources changed (setup runs this)
+//   node scripts/bundle.mjs --force    rebuild all
+//   node scripts/bundle.mjs --check    exit 1 when any bundle is stale or missing
+//
+// The launchers (packages/*/bin/*.mjs) call runBundle(): it checks the bundle against the stamp of its
+// inputs (size + mtime, then content hash on a mismatch: a few ms), rebuilds it if a source changed, and
+// imports it in the same process (signals reach it directly). Plain JavaScript on purpose: it runs before
+// anything can compile TypeScript.
+//
+// Only the workspace's own packages (@romulus/*) are bundled. Every other package stays external and is
+// loaded from node_modules as the plain JavaScript it already is: native modules (better-sqlite3, litesvm)
+// must, and packages that read files next to their own code (@fastify/swagger-ui's static assets, pino's
+// workers) keep working unchanged.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const STAMP_VERSION = 2;
+/** Oldest Node the bundles must run on (the project runs on the Node 24 that setup installs). */
+const TARGET = 'node22';
+
+/** name -> entry point and output directory (relative to the repository root). */
+export const BUNDLES = {
+  romulus: { entry: 'packages/cli/src/main.ts', outdir: 'packages/cli/dist' },
+  'romulus-node': { entry: 'packages/hypercore/src/main.ts', outdir: 'packages/hypercore/dist' },
+  'romulus-gateway': { entry: 'packages/gateway/src/main.ts', outdir: 'packages/gateway/dist' },
+};
+
+/** Files whose change rebuilds every bundle, besides the sources esbuild reports. */
+const ALWAYS_INPUTS = ['scripts/bundle.mjs', 'package-lock.json'];
+
+function spec(name) {
+  const s = BUNDLES[name];
+  if (!s) throw new Error(`no bundle named ${name} (bundles: ${Object.keys(BUNDLES).join(', ')})`);
+  const outdir = path.join(ROOT, s.outdir);
+  return { name, entry: path.join(ROOT, s.entry), outdir, outfile: path.join(outdir, `${name}.mjs`), stamp: path.join(outdir, `${name}.inputs.json`) };
+}
+
+const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+function esbuildVersion() {
+  try {
+    return createRequire(path.join(ROOT, 'package.json'))('esbuild/package.json').version;
+  } catch {
+    return 'none';
+  }
+}
+
+/** True when the bundle exists and none of the inputs recorded at its build changed. */
+export function isFresh(name) {
+  const s = spec(name);
+  let stamp;
+  try {
+    stamp = JSON.parse(readFileSync(s.stamp, 'utf8'));
+  } catch {
+    return false;
+  }
+  if (stamp.version !== STAMP_VERSION || !existsSync(s.outfile)) return false;
+  for (const [rel, rec] of Object.entries(stamp.inputs)) {
+    const file = path.join(ROOT, rel);
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      return false;
+    }
+    // Size and mtime first (a few ms for every input); a touched but unchanged file is then hashed.
+    if (st.size === rec.size && st.mtimeMs === rec.mtimeMs) continue;
+    if (st.size !== rec.size || sha256(file) !== rec.sha256) return false;
+  }
+  return true;
+}
+
+/** Workspace packages are bundled from source; every other bare import stays external. */
+const externalDependencies = {
+  name: 'external-dependencies',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('@romulus/') || args.path.startsWith('node:')) return undefined;
+      return { path: args.path, external: true };
+    });
+  },
+};
+
+/** Builds one bundle into a temporary directory, then swaps it in, so a running launcher never sees half. */
+export async function buildBundle(name) {
+  const s = spec(name);
+  const { build } = await import('esbuild');
+  const tmp = `${s.outdir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  let result;
+  try {
+    result = await build({
+    entryPoints: { [name]: s.entry },
+    outdir: tmp,
+    bundle: true,
+    splitting: true, // `romulus up` imports the services lazily: they stay out of every other command
+    format: 'esm',
+    platform: 'node',
+    target: TARGET,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunks/[name]-[hash]',
+    sourcemap: 'linked',
+    metafile: true,
+    logLevel: 'warning',
+    legalComments: 'none',
+    plugins: [externalDependencies],
+    banner: { js: `// Romulus ${name} bundle, generated by scripts/bundle.mjs from ${BUNDLES[name].entry}; do not edit.` },
+    });
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  const inputs = {};
+  const files = new Set([...Object.keys(result.metafile.inputs).map((p) => path.resolve(ROOT, p)), ...ALWAYS_INPUTS.map((p) => path.join(ROOT, p))]);
+  for (const file of [...files].sort()) {
+    if (!existsSync(file)) continue;
+    const st = statSync(file);
+    inputs[path.relative(ROOT, file)] = { size: st.size, mtimeMs: st.mtimeMs, sha256: sha256(file) };
+  }
+  writeFileSync(path.join(tmp, `${name}.inputs.json`), JSON.stringify({ version: STAMP_VERSION, esbuild: esbuildVersion(), target: TARGET, inputs }, null, 1) + '\n');
+  mkdirSync(path.dirname(s.outdir), { recursive: true });
+  const old = `${s.outdir}.old-${process.pid}`;
+  if (existsSync(s.outdir)) renameSync(s.outdir, old);
+  renameSync(tmp, s.outdir);
+  rmSync(old, { recursive: true, force: true });
+  return s.outfile;
+}
+
+/** The bundle's path, rebuilt first if a source changed. */
+export async function ensureBundle(name) {
+  if (!isFresh(name)) await buildBundle(name);
+  return spec(name).outfile;
+}
+
+/**
+ * What the launchers run: the bundle, rebuilt first when stale. ROMULUS_FROM_SOURCE=1 runs the
+ * TypeScript through tsx instead (as does a checkout where the bundle cannot be built, with a warning).
+ */
+export async function runBundle(name) {
+  const s = spec(name);
+  // better-sqlite3 13 needs Node >= 22 (on Node 20 it crashes); setup installs the Node 24 the guest carries.
+  if (Number(process.versions.node.split('.')[0]) < 22) {
+    process.stderr.write(`${name}: needs Node >= 22, this is ${process.version} (${process.execPath}); scripts/setup.sh --host-only installs Node 24 under /opt/romulus/host-node\n`);
+    process.exit(1);
+  }
+  // Node >= 22.1 caches compiled code on disk: later starts skip most parsing.
+  (await import('node:module')).enableCompileCache?.();
+  let target;
+  if (process.env.ROMULUS_FROM_SOURCE !== '1') {
+    try {
+      target = await ensureBundle(name);
+    } catch (err) {
+      process.stderr.write(`${name}: cannot build ${path.relative(ROOT, s.outfile)} (${err.message}); running from source\n`);
+    }
+  }
+  if (!target) {
+    const { register } = await import('tsx/esm/api');
+    register();
+    target = s.entry;
+  }
+  await import(pathToFileURL(target).href);
+}
+
+async function main(argv) {
+  const force = argv.includes('--force');
+  const check = argv.includes('--check');
+  let stale = 0;
+  for (const name of Object.keys(BUNDLES)) {
+    if (!force && isFresh(name)) {
+      console.log(`[bundle] ${name}: up to date`);
+      continue;
+    }
+    if (check) {
+      console.log(`[bundle] ${name}: stale`);
+      stale++;
+      continue;
+    }
+    const t = Date.now();
+    const out = await buildBundle(name);
+    console.log(`[bundle] ${name}: built ${path.relative(ROOT, out)} in ${Date.now() - t} ms`);
+  }
+  return check && stale > 0 ? 1 : 0;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = await main(process.argv.slice(2));
+}
