@@ -269,6 +269,11 @@ static void relay_drop(struct relay_end *e) {
   e->len = e->off = 0;
 }
 
+static void relay_discard_unread(int fd) {
+  char scratch[4096];
+  while (recv(fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0) {}
+}
+
 /* Moves bytes between the two current connections; never returns. */
 static void relay_loop(int host_listener, int agent_listener) {
   struct relay_end ends[2] = { { .listener = host_listener, .conn = -1 }, { .listener = agent_listener, .conn = -1 } };
@@ -291,6 +296,10 @@ static void relay_loop(int host_listener, int agent_listener) {
       if (c < 0) continue;
       relay_drop(&ends[i]);
       ends[1 - i].len = ends[1 - i].off = 0; /* what was queued for the old connection is not for this one */
+      /* Nor what the agent said before this host came: it may still sit unread in the agent socket when the
+         connect and the agent's bytes reach one poll round (a busy host). The agent answers a new host only
+         after that host's first line, so nothing for this host can be among it. */
+      if (i == 0 && ends[1].conn >= 0) relay_discard_unread(ends[1].conn);
       ends[i].conn = c;
       replaced = 1;
     }
