@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { startLocalChain, type LocalChainHandle } from '@romulus/chain';
 import { newAgentId, startGateway, type Gateway, type NodeClient } from '@romulus/gateway';
-import { createLogger, type Capacity, type CreateVmRequest, type Health, type ImageManifest, type Vm } from '@romulus/shared';
+import { createLogger, type CreateVmRequest, type Health, type ImageManifest, type Vm } from '@romulus/shared';
 import { agentFetch, KeypairSigner, RomulusApiError, RomulusClient } from '@romulus/sdk';
 import { run } from './program.ts';
 import { writeNewKeypair } from './commands/keygen.ts';
@@ -41,13 +41,9 @@ class InstantNode implements NodeClient {
   }
   async getVm(id: string) { const vm = this.vms.get(id); return vm ? { ...vm } : null; }
   async listVms() { return [...this.vms.values()].map((v) => ({ ...v })); }
-  async stopVm(id: string) { const vm = this.vms.get(id); if (!vm) return null; vm.state = 'stopped'; vm.stoppedAt = Date.now(); return { ...vm }; }
   async deleteVm(id: string) { this.vms.delete(id); }
   async waitVm(id: string) { const vm = this.vms.get(id); return vm ? { ...vm } : null; }
   async listImages() { return [this.image]; }
-  async capacity(): Promise<Capacity> {
-    return { vcpus: { total: 64, allocated: 0, free: 64 }, memoryMib: { total: 65536, allocated: 0, free: 65536 }, vms: { total: this.vms.size, running: this.vms.size }, driver: 'instant', accel: 'tcg' };
-  }
   async health(): Promise<Health> { return { status: 'ok', nodeId: this.nodeId, version: 'test', driver: 'instant', accel: 'tcg', uptimeSec: 1 }; }
 }
 

@@ -1,4 +1,4 @@
-import type { Capacity, CreateVmRequest, Health, ImageManifest, Vm } from '@romulus/shared';
+import type { CreateVmRequest, Health, ImageManifest, Vm } from '@romulus/shared';
 
 /**
  * The gateway's client of one hypercore node (packages/shared/src/node-api.ts). Transport failures become
@@ -9,12 +9,10 @@ export interface NodeClient {
   createVm(req: CreateVmRequest): Promise<Vm>;
   getVm(id: string): Promise<Vm | null>;
   listVms(): Promise<Vm[]>;
-  stopVm(id: string): Promise<Vm | null>;
   deleteVm(id: string): Promise<void>;
   /** Resolves with the Vm once in `state` or a terminal state; null if it did not get there within timeoutMs. */
   waitVm(id: string, state: Vm['state'], timeoutMs: number, signal?: AbortSignal): Promise<Vm | null>;
   listImages(): Promise<ImageManifest[]>;
-  capacity(): Promise<Capacity>;
   health(): Promise<Health>;
 }
 
@@ -55,10 +53,6 @@ export class HttpNodeClient implements NodeClient {
     return (await this.call<{ vms: Vm[] }>('GET', '/v1/vms')).vms;
   }
 
-  async stopVm(id: string): Promise<Vm | null> {
-    return this.orNull(() => this.call<Vm>('POST', `/v1/vms/${encodeURIComponent(id)}/stop`));
-  }
-
   async deleteVm(id: string): Promise<void> {
     await this.orNull(() => this.call('DELETE', `/v1/vms/${encodeURIComponent(id)}`, undefined, 120_000));
   }
@@ -75,10 +69,6 @@ export class HttpNodeClient implements NodeClient {
 
   async listImages(): Promise<ImageManifest[]> {
     return (await this.call<{ images: ImageManifest[] }>('GET', '/v1/images')).images;
-  }
-
-  capacity(): Promise<Capacity> {
-    return this.call<Capacity>('GET', '/v1/capacity');
   }
 
   health(): Promise<Health> {

@@ -1,4 +1,4 @@
-import type { Capacity, CreateVmRequest, Health, ImageManifest, Vm } from '@romulus/shared';
+import type { CreateVmRequest, Health, ImageManifest, Vm } from '@romulus/shared';
 import { NodeApiError, NodeUnavailableError, type NodeClient } from '../node-client.ts';
 
 /** An in-memory node for unit tests: VMs change state only when the test says so. */
@@ -67,14 +67,6 @@ export class FakeNode implements NodeClient {
     return [...this.vms.values()].map((v) => ({ ...v }));
   }
 
-  async stopVm(id: string): Promise<Vm | null> {
-    this.check();
-    const vm = this.vms.get(id);
-    if (!vm) return null;
-    this.setState(id, 'stopped');
-    return { ...vm };
-  }
-
   async deleteVm(id: string): Promise<void> {
     this.check();
     if (this.vms.has(id)) this.setState(id, 'stopped');
@@ -105,17 +97,6 @@ export class FakeNode implements NodeClient {
   async listImages(): Promise<ImageManifest[]> {
     this.check();
     return this.images;
-  }
-
-  async capacity(): Promise<Capacity> {
-    this.check();
-    return {
-      vcpus: { total: 8, allocated: 0, free: 8 },
-      memoryMib: { total: 8192, allocated: 0, free: 8192 },
-      vms: { total: this.vms.size, running: 0 },
-      driver: 'fake',
-      accel: 'tcg',
-    };
   }
 
   async health(): Promise<Health> {
