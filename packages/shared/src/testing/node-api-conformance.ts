@@ -244,8 +244,9 @@ export function nodeApiConformance(name: string, makeSubject: MakeNodeApiSubject
         assert.deepEqual(list.map((v) => v.id), [id]);
       });
 
-      it('GET follows it creating → starting → running, with an ip once running', { timeout: o.bootTimeoutMs + 30_000 }, async () => {
+      it('GET follows it creating → starting → running, with an ip once running', { timeout: o.bootTimeoutMs + 30_000 }, async (t) => {
         const { vm, seen } = await follow(id, (v) => v.state === 'running', o.bootTimeoutMs);
+        t.diagnostic(`states seen: ${seen.join(' → ')}`);
         assert.equal(vm.state, 'running', `${vm.state}: ${vm.reasonCode ?? ''} ${vm.reason ?? ''} (seen ${seen.join(' → ')})`);
         for (const st of seen) assert.ok(BOOT_ORDER.includes(st), `only boot states on the way: ${seen.join(' → ')}`);
         const ranks = seen.map((st) => BOOT_ORDER.indexOf(st));
