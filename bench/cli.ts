@@ -43,15 +43,16 @@ async function timeCommand(file: string, argv: string[], env: NodeJS.ProcessEnv)
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'romulus-bench-cli-'));
+const node = await new FakeNode([testImage('base')]).start();
 const gateway = await startGateway(
   {
     listen: { host: '127.0.0.1', port: 0 },
-    node: { url: 'http://127.0.0.1:9', token: 'unused-by-the-in-memory-node' },
+    node: { url: node.url, token: node.token, id: node.nodeId },
     store: { kind: 'sqlite', path: path.join(dir, 'gateway.db') },
     chain: { rpcUrl: 'http://127.0.0.1:9', mint: KeypairSigner.generate().publicKey },
     logLevel: 'warn',
   },
-  { node: new FakeNode([testImage('base')]), log: createLogger('bench-cli', { level: 'warn' }) },
+  { log: createLogger('bench-cli', { level: 'warn' }) },
 );
 try {
   const keypair = path.join(dir, 'id.json');
@@ -73,5 +74,6 @@ try {
   }
 } finally {
   await gateway.close();
+  await node.close();
   rmSync(dir, { recursive: true, force: true });
 }

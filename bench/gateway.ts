@@ -10,7 +10,7 @@
  *  3. spawn API overhead: time to the 201 of POST /spawn (auth, balance from the local chain through the
  *     cache, image check, wallet lock, record, node create call), excluding the guest boot; median and p95.
  *     With a real node (kernel + base image built) the node's create call is included; otherwise a
- *     stand-in node answers in-process and the output says so.
+ *     stand-in node (FakeNode over loopback HTTP) answers and the output says so.
  *
  *   node --import tsx bench/gateway.ts            (ROMULUS_BENCH_N=10000 to change the request count)
  */
@@ -34,10 +34,11 @@ else await main();
 /** Child mode: one gateway on the given SQLite file, stand-in node and chain (the status path touches neither). */
 async function serve(dbPath: string): Promise<void> {
   const store = new SqliteStore({ path: dbPath });
+  const node = await new FakeNode([testImage('base')]).start();
   const gw = await startGateway(
     {
       listen: { host: '127.0.0.1', port: 0 },
-      node: { url: 'http://127.0.0.1:9', token: 'unused' },
+      node: { url: node.url, token: node.token, id: node.nodeId },
       chain: { rpcUrl: 'http://127.0.0.1:9', mint: '11111111111111111111111111111111' },
       limits: { bodyLimitBytes: 16384, perIp: { burst: 1e9, perSec: 1e9 }, perWallet: { burst: 1e9, perSec: 1e9 } },
       lifecycle: { reconcileIntervalMs: 3_600_000, missingVmGraceMs: 3_600_000, startTimeoutMs: 600_000, nodeTimeoutMs: 1000 },
@@ -45,7 +46,6 @@ async function serve(dbPath: string): Promise<void> {
     },
     {
       store,
-      node: new FakeNode([testImage('base')]),
       log: createLogger('bench-gw', { level: 'error' }),
       balances: { lookup: async () => ({ raw: 0n, decimals: 0, whole: 0n, fetchedAt: Date.now(), stale: false }) },
     },
@@ -53,6 +53,7 @@ async function serve(dbPath: string): Promise<void> {
   process.send!({ port: gw.port });
   process.on('message', async () => {
     await gw.close();
+    await node.close();
     await store.close();
     process.exit(0);
   });
@@ -166,15 +167,15 @@ async function spawnBench(dir: string, realNode: boolean): Promise<void> {
     }
   } else {
     const store = new SqliteStore({ path: path.join(dir, 'spawn.db') });
-    const node = new FakeNode([testImage('base')]);
+    const node = await new FakeNode([testImage('base')]).start();
     const gw = await startGateway(
       {
         listen: { host: '127.0.0.1', port: 0 },
-        node: { url: 'http://127.0.0.1:9', token: 'unused' },
+        node: { url: node.url, token: node.token, id: node.nodeId },
         chain: { rpcUrl: 'http://127.0.0.1:9', mint: '11111111111111111111111111111111' },
         logLevel: 'error',
       },
-      { store, node, log: createLogger('bench', { level: 'error' }), balances: { lookup: async () => ({ raw: 100_000n, decimals: 0, whole: 100_000n, fetchedAt: Date.now(), stale: false }) } },
+      { store, log: createLogger('bench', { level: 'error' }), balances: { lookup: async () => ({ raw: 100_000n, decimals: 0, whole: 100_000n, fetchedAt: Date.now(), stale: false }) } },
     );
     try {
       for (let i = 0; i < runs; i++) {
@@ -188,6 +189,7 @@ async function spawnBench(dir: string, realNode: boolean): Promise<void> {
     } finally {
       await gw.close();
       await store.close();
+      await node.close();
     }
   }
   times.sort((a, b) => a - b);
@@ -195,7 +197,7 @@ async function spawnBench(dir: string, realNode: boolean): Promise<void> {
     `spawn API overhead (time to 201, no boot): median ${pct(times, 50).toFixed(1)} ms, p95 ${pct(times, 95).toFixed(1)} ms over ${runs} spawns ` +
       (realNode
         ? '(real local chain + real node create call, SQLite store)'
-        : '(gateway alone: in-process stand-in node and balance, SQLite store)'),
+        : '(gateway alone: stand-in node over loopback, in-process balance, SQLite store)'),
   );
 }
 
@@ -204,7 +206,7 @@ async function main(): Promise<void> {
   try {
     console.log(`Ed25519 verify (node:crypto, cached KeyObject): ${ed25519VerifyRate().toFixed(0)} verifies/s on one core`);
     await statusBench(dir);
-    // The gateway's own share (stand-in node answering in-process), then the whole path with a real node.
+    // The gateway's own share (stand-in node answering over loopback), then the whole path with a real node.
     await spawnBench(dir, false);
     if (existsSync(path.join(imagesDir(), 'base', 'rootfs.ext4')) && existsSync(kernelPath())) await spawnBench(dir, true);
     else console.log('spawn API overhead with a real node: skipped, kernel or base image not built (scripts/setup.sh)');

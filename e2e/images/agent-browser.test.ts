@@ -2,7 +2,19 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitForStatus } from '../gateway/helpers.ts';
 import { startStack, type Stack } from '../harness/stack.ts';
-import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, SLOW_BOOT_NODE, asAgent, guestMemory, vmExec, BROWSER_PAGE_TITLE, BROWSER_TITLE_SCRIPT } from './helpers.ts';
+import { DEFAULT_TIERS } from '@romulus/shared';
+import {
+  AGENT_BOOT_TIMEOUT_MS,
+  SLOW_BOOT_LIFECYCLE,
+  SLOW_BOOT_NODE,
+  asAgent,
+  assertAgentRootfs,
+  assertGuestShape,
+  guestMemory,
+  vmExec,
+  BROWSER_PAGE_TITLE,
+  BROWSER_TITLE_SCRIPT,
+} from './helpers.ts';
 
 /**
  * agent-browser on a real VM (standard tier: 2 vCPUs, 2048 MiB): Debian's Chromium, driven by
@@ -50,9 +62,10 @@ describe('agent-browser on a real VM', { timeout: 50 * 60_000 }, () => {
     assert.equal(r.stdout.trim(), BROWSER_PAGE_TITLE);
   });
 
-  it('reports its idle memory', async (t) => {
+  it('has the standard tier vCPUs and memory, and the rootfs its recipe pins; reports its idle memory', async (t) => {
+    await assertGuestShape(stack!, id, { vcpus: DEFAULT_TIERS.standard.cores, memoryMib: DEFAULT_TIERS.standard.memory });
+    await assertAgentRootfs(stack!, id, 'agent-browser');
     const m = await guestMemory(stack!, id);
     t.diagnostic(`idle: ${JSON.stringify({ ...m, raw: undefined })}`);
-    assert.ok(m.memTotalMib > 0);
   });
 });

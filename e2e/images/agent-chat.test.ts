@@ -3,7 +3,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { agentRequest, waitForStatus } from '../gateway/helpers.ts';
 import { startStack, type Stack } from '../harness/stack.ts';
-import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, SLOW_BOOT_NODE, captureOutput, envHashScript, filesContaining, guestMemory, vmExec } from './helpers.ts';
+import { DEFAULT_TIERS } from '@romulus/shared';
+import {
+  AGENT_BOOT_TIMEOUT_MS,
+  SLOW_BOOT_LIFECYCLE,
+  SLOW_BOOT_NODE,
+  assertAgentRootfs,
+  assertGuestShape,
+  captureOutput,
+  envHashScript,
+  filesContaining,
+  guestMemory,
+  vmExec,
+} from './helpers.ts';
 
 /**
  * agent-chat (OpenClaw) on a real VM in the basic tier (1 vCPU, 1024 MiB), spawned through the gateway
@@ -50,7 +62,8 @@ describe('agent-chat on a real VM', { timeout: 40 * 60_000 }, () => {
     const running = await waitForStatus(s, owner, id, ['running', 'failed'], AGENT_BOOT_TIMEOUT_MS).finally(() => clearInterval(sampler));
     assert.equal(running.status, 'running', JSON.stringify(running));
     const vm = await s.nodeClient.getVm(id);
-    assert.equal(vm?.memoryMib, 1024);
+    assert.equal(vm?.memoryMib, DEFAULT_TIERS.basic.memory);
+    assert.equal(vm?.vcpus, DEFAULT_TIERS.basic.cores);
     t.diagnostic(`boot to ready (${vm?.accel}): ${((running.ready_at - running.spawned_at) / 1000).toFixed(1)} s; timings ${JSON.stringify(vm?.timings)}`);
   });
 
@@ -78,8 +91,10 @@ describe('agent-chat on a real VM', { timeout: 40 * 60_000 }, () => {
     assert.equal(uid.stdout.trim(), '1000', `OpenClaw runs as uid 1000 only, got ${JSON.stringify(uid.stdout)}`);
   });
 
-  it('fits the basic tier: zram swap on, memory measured inside the guest', async (t) => {
+  it('fits the basic tier: its vCPUs and memory in the guest, the rootfs its recipe pins, zram swap on, memory measured', async (t) => {
     const s = stack!;
+    await assertGuestShape(s, id, { vcpus: DEFAULT_TIERS.basic.cores, memoryMib: DEFAULT_TIERS.basic.memory });
+    await assertAgentRootfs(s, id, 'agent-chat');
     const swaps = await vmExec(s, id, ['cat', '/proc/swaps']);
     assert.match(swaps.stdout, /\/dev\/zram0/, 'compressed swap is active');
     const atReady = await guestMemory(s, id);

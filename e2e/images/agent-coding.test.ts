@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitForStatus } from '../gateway/helpers.ts';
 import { startStack, type Stack } from '../harness/stack.ts';
-import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, SLOW_BOOT_NODE, asAgent, guestMemory, vmExec } from './helpers.ts';
+import { DEFAULT_TIERS } from '@romulus/shared';
+import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, SLOW_BOOT_NODE, asAgent, assertAgentRootfs, assertGuestShape, guestMemory, vmExec } from './helpers.ts';
 
 /**
  * agent-coding on a real VM (basic tier): git, python3 and tsc run as the agent user, a TypeScript file
@@ -67,9 +68,10 @@ describe('agent-coding on a real VM', { timeout: 40 * 60_000 }, () => {
     assert.equal(owner.stdout.trim(), 'agent');
   });
 
-  it('reports its idle memory', async (t) => {
+  it('has the basic tier vCPUs and memory, and the rootfs its recipe pins; reports its idle memory', async (t) => {
+    await assertGuestShape(stack!, id, { vcpus: DEFAULT_TIERS.basic.cores, memoryMib: DEFAULT_TIERS.basic.memory });
+    await assertAgentRootfs(stack!, id, 'agent-coding');
     const m = await guestMemory(stack!, id);
     t.diagnostic(`idle: ${JSON.stringify({ ...m, raw: undefined })}`);
-    assert.ok(m.memTotalMib > 0);
   });
 });

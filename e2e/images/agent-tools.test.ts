@@ -3,7 +3,18 @@ import { after, before, describe, it } from 'node:test';
 import { waitForStatus } from '../gateway/helpers.ts';
 import type { DerivedImage } from '../harness/images.ts';
 import { startStack, type Stack } from '../harness/stack.ts';
-import { AGENT_BOOT_TIMEOUT_MS, SLOW_BOOT_LIFECYCLE, SLOW_BOOT_NODE, guestMemory, vmExec, BROWSER_PAGE_TITLE, BROWSER_TITLE_SCRIPT } from './helpers.ts';
+import { DEFAULT_TIERS } from '@romulus/shared';
+import {
+  AGENT_BOOT_TIMEOUT_MS,
+  SLOW_BOOT_LIFECYCLE,
+  SLOW_BOOT_NODE,
+  assertAgentRootfs,
+  assertGuestShape,
+  guestMemory,
+  vmExec,
+  BROWSER_PAGE_TITLE,
+  BROWSER_TITLE_SCRIPT,
+} from './helpers.ts';
 
 /**
  * The tools of agent-coding and agent-browser on real VMs, independent of OpenClaw's (slow, under TCG)
@@ -46,6 +57,8 @@ describe('agent image tools on real VMs', { timeout: 40 * 60_000 }, () => {
   it('agent-coding: git, python3, gcc and tsc run as the agent user; TypeScript compiles in the workspace', async (t) => {
     const s = stack!;
     const id = await spawn('agent-coding-tools', 100_000);
+    await assertGuestShape(s, id, { vcpus: DEFAULT_TIERS.basic.cores, memoryMib: DEFAULT_TIERS.basic.memory });
+    await assertAgentRootfs(s, id, 'agent-coding');
     const as = { asWorkloadUser: true, timeoutMs: 300_000 };
     const who = await vmExec(s, id, sh('id -un; git --version; python3 -c "print(6 * 7)"; gcc --version | head -1'), as);
     assert.equal(who.code, 0, who.stderr);
@@ -81,6 +94,8 @@ describe('agent image tools on real VMs', { timeout: 40 * 60_000 }, () => {
   it('agent-browser: Chromium via playwright-core loads a page served inside the VM and returns its title', async (t) => {
     const s = stack!;
     const id = await spawn('agent-browser-tools', 500_000);
+    await assertGuestShape(s, id, { vcpus: DEFAULT_TIERS.standard.cores, memoryMib: DEFAULT_TIERS.standard.memory });
+    await assertAgentRootfs(s, id, 'agent-browser');
     const r = await vmExec(s, id, sh(BROWSER_TITLE_SCRIPT), { asWorkloadUser: true, timeoutMs: 600_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), BROWSER_PAGE_TITLE);

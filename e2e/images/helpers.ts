@@ -1,6 +1,8 @@
 import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
+import assert from 'node:assert/strict';
 import type { ExecResult } from '@romulus/shared';
+import { AGENT_UID, OPENCLAW_VERSION, PLAYWRIGHT_CORE_VERSION, TYPESCRIPT_VERSION } from '../../packages/images/src/recipes/agent-common.ts';
 import type { Stack } from '../harness/stack.ts';
 
 /** TCG boots of the agent images take minutes (OpenClaw ≈3 min, more on a busy machine): wait, never assert on time. */
@@ -85,6 +87,54 @@ export async function guestMemory(stack: Stack, id: string): Promise<GuestMemory
     rssMib,
     raw: r.stdout.slice(0, 2000),
   };
+}
+
+/**
+ * What the kernel keeps of a guest's RAM for itself (its image, struct page for every page, early
+ * allocations): MemTotal is the RAM asked for less this. A bound, generous for the microVM kernel.
+ */
+export const kernelReserveMib = (memoryMib: number) => 64 + Math.ceil(memoryMib * 0.05);
+
+/**
+ * The guest has exactly the vCPUs asked for, and the memory asked for less at most the kernel's
+ * reservation (never more). Reads /proc only, through the image's own shell (busybox is enough).
+ */
+export async function assertGuestShape(stack: Stack, id: string, want: { vcpus: number; memoryMib: number }, sh = ['sh', '-c']): Promise<void> {
+  const r = await vmExec(stack, id, [...sh, 'grep -c ^processor /proc/cpuinfo; grep ^MemTotal: /proc/meminfo']);
+  assert.equal(r.code, 0, r.stderr);
+  const [cpus, mem] = r.stdout.trim().split('\n');
+  assert.equal(Number(cpus), want.vcpus, `vCPUs in the guest: ${r.stdout}`);
+  const memMib = Number(/MemTotal:\s+(\d+) kB/.exec(mem)?.[1]) / 1024;
+  assert.ok(memMib <= want.memoryMib, `MemTotal ${memMib.toFixed(1)} MiB above the ${want.memoryMib} MiB asked for`);
+  assert.ok(
+    memMib >= want.memoryMib - kernelReserveMib(want.memoryMib),
+    `MemTotal ${memMib.toFixed(1)} MiB: more than ${kernelReserveMib(want.memoryMib)} MiB of the ${want.memoryMib} MiB asked for is missing`,
+  );
+}
+
+/** The npm packages each agent image pins (packages/images/src/recipes), as their package.json must say. */
+const PINNED: Record<string, Record<string, string>> = {
+  'agent-chat': { openclaw: OPENCLAW_VERSION },
+  'agent-coding': { openclaw: OPENCLAW_VERSION, typescript: TYPESCRIPT_VERSION },
+  'agent-browser': { openclaw: OPENCLAW_VERSION, typescript: TYPESCRIPT_VERSION, 'playwright-core': PLAYWRIGHT_CORE_VERSION },
+};
+
+/**
+ * The agent image's root filesystem holds what its recipe put there: the pinned npm package versions, the
+ * patched OpenClaw start-up timeout, the entry point (root-owned, executable) and OpenClaw's config
+ * (the agent user's, mode 0600).
+ */
+export async function assertAgentRootfs(stack: Stack, id: string, image: keyof typeof PINNED): Promise<void> {
+  const pins = PINNED[image];
+  const read = `console.log(JSON.stringify(Object.fromEntries(${JSON.stringify(Object.keys(pins))}.map((p) => [p, require('/usr/local/lib/node_modules/' + p + '/package.json').version]))))`;
+  const versions = await vmExec(stack, id, ['env', 'PATH=/usr/local/bin:/usr/bin:/bin', 'node', '-e', read]);
+  assert.equal(versions.code, 0, versions.stderr);
+  assert.deepEqual(JSON.parse(versions.stdout), pins, `pinned npm packages in ${image}`);
+  const patched = await vmExec(stack, id, ['sh', '-c', "grep -l 'LEASE_HEARTBEAT_START_TIMEOUT_MS = 12e4;' /usr/local/lib/node_modules/openclaw/dist/openclaw-state-lease-heartbeat-shared-*.mjs | wc -l"]);
+  assert.equal(patched.stdout.trim(), '1', 'the OpenClaw start-up timeout patch is in the image');
+  const files = await vmExec(stack, id, ['stat', '-c', '%n %u %a', '/opt/agent/bin/romulus-agent-start', '/home/agent/.openclaw/openclaw.json']);
+  assert.equal(files.code, 0, files.stderr);
+  assert.deepEqual(files.stdout.trim().split('\n'), ['/opt/agent/bin/romulus-agent-start 0 755', `/home/agent/.openclaw/openclaw.json ${AGENT_UID} 600`]);
 }
 
 /** Every regular file under `dir` (not following symlinks) that contains `needle`, read in chunks (VM disks are big). */

@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { imagesDir } from '@romulus/shared';
+import { DEFAULT_TIERS, imagesDir } from '@romulus/shared';
 import { FIXTURE_PAGE, writeDockerSave, writeOciLayout } from '../../packages/images/src/oci/fixtures.ts';
 import { agentRequest, waitForStatus } from '../gateway/helpers.ts';
 import { startStack, type Stack } from '../harness/stack.ts';
-import { AGENT_BOOT_TIMEOUT_MS, imagesDirWithLinks, vmExec } from './helpers.ts';
+import { AGENT_BOOT_TIMEOUT_MS, assertGuestShape, imagesDirWithLinks, vmExec } from './helpers.ts';
 
 /**
  * OCI import end to end: images the test builds itself (busybox-static + files in a lower layer; a whiteout,
@@ -64,6 +64,7 @@ describe('imported OCI images on real VMs', { timeout: 30 * 60_000 }, () => {
     assert.equal((await agentRequest(s, id, '/index.html')).status, 401);
 
     const bb = (script: string) => vmExec(s, id, ['/bin/busybox', 'sh', '-c', script]);
+    await assertGuestShape(s, id, { vcpus: DEFAULT_TIERS.basic.cores, memoryMib: DEFAULT_TIERS.basic.memory }, ['/bin/busybox', 'sh', '-c']);
     assert.equal((await bb('test -e /etc/hello.txt && echo present || echo gone')).stdout.trim(), 'gone', 'whiteout applied');
     assert.equal((await bb('/bin/busybox ls /data')).stdout.trim(), 'new.txt', 'opaque dir holds only the upper content');
     const uid = await bb(

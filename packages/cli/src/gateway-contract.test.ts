@@ -12,61 +12,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { startLocalChain, type LocalChainHandle } from '@romulus/chain';
-import { newAgentId, startGateway, type Gateway, type NodeClient } from '@romulus/gateway';
-import { createLogger, type Capacity, type CreateVmRequest, type Health, type ImageManifest, type NodeEvent, type Vm } from '@romulus/shared';
+import { FakeNode, newAgentId, startGateway, testImage, type Gateway } from '@romulus/gateway';
+import { createLogger } from '@romulus/shared';
 import { agentFetch, KeypairSigner, RomulusApiError, RomulusClient } from '@romulus/sdk';
 import { run } from './program.ts';
 import { writeNewKeypair } from './commands/keygen.ts';
-
-class InstantNode implements NodeClient {
-  readonly nodeId = 'contract';
-  readonly vms = new Map<string, Vm>();
-  constructor(
-    private readonly image: ImageManifest,
-    private readonly agentPort: () => number,
-  ) {}
-  async createVm(req: CreateVmRequest): Promise<Vm> {
-    if (req.image !== this.image.name) {
-      const { NodeApiError } = await import('@romulus/gateway');
-      throw new NodeApiError(404, 'IMAGE_NOT_FOUND', `no image ${req.image}`);
-    }
-    const now = Date.now();
-    const vm: Vm = {
-      id: req.id!, image: req.image, vcpus: req.vcpus, memoryMib: req.memoryMib, diskMib: 64, state: 'running', ip: '127.0.0.1',
-      agentPort: this.agentPort(), driver: 'instant', accel: 'tcg', secretNames: Object.keys(req.secrets ?? {}), metadata: req.metadata ?? {},
-      createdAt: now, startedAt: now, readyAt: now, timings: {},
-    };
-    this.vms.set(vm.id, vm);
-    for (const s of this.subscribers) void s({ type: 'vm', vm: { ...vm } });
-    return { ...vm };
-  }
-  private readonly subscribers = new Set<(ev: NodeEvent) => void | Promise<void>>();
-  async events(onEvent: (ev: NodeEvent) => void | Promise<void>, signal: AbortSignal) {
-    await onEvent({ type: 'synced' });
-    this.subscribers.add(onEvent);
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    this.subscribers.delete(onEvent);
-  }
-  async getVm(id: string) { const vm = this.vms.get(id); return vm ? { ...vm } : null; }
-  async listVms() { return [...this.vms.values()].map((v) => ({ ...v })); }
-  async stopVm(id: string) { const vm = this.vms.get(id); if (!vm) return null; vm.state = 'stopped'; vm.stoppedAt = Date.now(); return { ...vm }; }
-  async deleteVm(id: string) { this.vms.delete(id); }
-  async listImages() { return [this.image]; }
-  async capacity(): Promise<Capacity> {
-    return { vcpus: { total: 64, allocated: 0, free: 64 }, memoryMib: { total: 65536, allocated: 0, free: 65536 }, vms: { total: this.vms.size, running: this.vms.size }, driver: 'instant', accel: 'tcg' };
-  }
-  async health(): Promise<Health> { return { status: 'ok', nodeId: this.nodeId, version: 'test', driver: 'instant', accel: 'tcg', uptimeSec: 1 }; }
-}
 
 const dir = mkdtempSync(path.join(tmpdir(), 'romulus-contract-'));
 let chain: LocalChainHandle;
 let gateway: Gateway;
 let agentServer: http.Server;
 const seenByAgent: { host?: string; authorization?: string }[] = [];
-const image: ImageManifest = {
-  name: 'base', version: '1', minVcpus: 1, minMemoryMib: 128, diskMib: 64, agentPort: 8080, readiness: { type: 'none' },
-  command: ['/bin/true'], user: 'root', workdir: '/', env: {}, expectedEnv: [],
-};
+let node: FakeNode;
 const alice = KeypairSigner.generate();
 const bob = KeypairSigner.generate();
 const aliceFile = path.join(dir, 'alice.json');
@@ -91,22 +48,26 @@ before(async () => {
   });
   await new Promise<void>((r) => agentServer.listen(0, '127.0.0.1', () => r()));
   chain = await startLocalChain({ stateDir: path.join(dir, 'chain') });
-  const node = new InstantNode(image, () => (agentServer.address() as AddressInfo).port);
+  node = await new FakeNode([testImage('base')], {
+    boot: 'auto',
+    agent: () => ({ ip: '127.0.0.1', port: (agentServer.address() as AddressInfo).port }),
+  }).start();
   gateway = await startGateway(
     {
       listen: { host: '127.0.0.1', port: 0 },
-      node: { url: 'http://127.0.0.1:9', token: 'unused-by-the-in-memory-node' },
+      node: { url: node.url, token: node.token, id: node.nodeId },
       store: { kind: 'sqlite', path: path.join(dir, 'gateway.db') },
       chain: { rpcUrl: chain.url, mint: chain.mint, ttlMs: 0, insufficientTtlMs: 0 },
       logLevel: 'warn',
     },
-    { node, log: createLogger('contract', { level: 'warn' }) },
+    { log: createLogger('contract', { level: 'warn' }) },
   );
 });
 
 after(async () => {
   await gateway?.close();
   await chain?.stop();
+  await node?.close();
   await new Promise<void>((r) => agentServer.close(() => r()));
   rmSync(dir, { recursive: true, force: true });
 });

@@ -8,7 +8,6 @@ import { WebSocketServer, WebSocket } from 'ws';
 import { createLogger } from '@romulus/shared';
 import { ChainUnavailableError, type BalanceLookup } from './chain/types.ts';
 import { startGateway, type Gateway } from './gateway.ts';
-import { NodeApiError } from './node-client.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { FakeNode, testImage } from './testing/fake-node.ts';
 import { eventually, request } from './testing/http.ts';
@@ -16,7 +15,9 @@ import { TestWallet } from './testing/wallet.ts';
 
 /**
  * The gateway through real HTTP on loopback with a real SQLite store and real Ed25519 signatures; the node
- * and the chain are fakes here (the e2e suite runs the real ones).
+ * and the chain are fakes here (the e2e suite runs the real ones). The fake node speaks the node API over
+ * HTTP to the gateway's real node client and answers a create `creating` without an address, as the real
+ * node does; the tests move its VMs on.
  */
 const dir = mkdtempSync(path.join(tmpdir(), 'romulus-gw-test-'));
 const balances = new Map<string, bigint>();
@@ -58,7 +59,7 @@ async function startGw() {
   return startGateway(
     {
       listen: { host: '127.0.0.1', port: 0 },
-      node: { url: 'http://127.0.0.1:9', token: 'unused' },
+      node: { url: node.url, token: node.token, id: node.nodeId },
       chain: { rpcUrl: 'http://127.0.0.1:9', mint: '11111111111111111111111111111111' },
       lifecycle: { reconcileIntervalMs: 100, missingVmGraceMs: 500, startTimeoutMs: 60_000, nodeTimeoutMs: 2000 },
       limits: { bodyLimitBytes: 16 * 1024, perIp: { burst: 10_000, perSec: 10_000 }, perWallet: { burst: 10_000, perSec: 10_000 } },
@@ -66,7 +67,6 @@ async function startGw() {
     },
     {
       store,
-      node,
       log: createLogger('gateway-test', { level: 'warn' }),
       balances: {
         async lookup(owner): Promise<BalanceLookup> {
@@ -91,6 +91,7 @@ before(async () => {
     sock.on('message', (m) => sock.send(`echo:${m}`));
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  await node.start();
   store = new SqliteStore({ path: path.join(dir, 'romulus.db') });
   gw = await startGw();
 });
@@ -98,6 +99,7 @@ before(async () => {
 after(async () => {
   await gw?.close();
   await store?.close();
+  await node.close();
   wss?.close();
   upstream?.closeAllConnections();
   await new Promise((r) => upstream?.close(r));
@@ -295,7 +297,7 @@ describe('gateway API (fake node, fake chain, real SQLite and signatures)', () =
     const id = r.json.agent.id;
     node.setState(id, 'running');
     await eventually(async () => (await store.getAgent(id))?.state === 'running');
-    node.vms.delete(id); // the VM vanished (killed, node lost it)
+    node.forget(id); // the VM vanished (killed, node lost it)
     const failed = await eventually(async () => {
       const a = await store.getAgent(id);
       return a?.state === 'failed' ? a : null;
@@ -307,14 +309,19 @@ describe('gateway API (fake node, fake chain, real SQLite and signatures)', () =
   });
 
   it('reconciler: removes a Romulus VM that has no live agent', async () => {
-    await node.createVm({ id: 'aaaaaaaaaaaa-000000000000', image: 'base', vcpus: 1, memoryMib: 128, metadata: { romulus_agent_id: 'aaaaaaaaaaaa-000000000000' } });
+    const made = await request(`${node.url}/v1/vms`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${node.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'aaaaaaaaaaaa-000000000000', image: 'base', vcpus: 1, memoryMib: 128, metadata: { romulus_agent_id: 'aaaaaaaaaaaa-000000000000' } }),
+    });
+    assert.equal(made.status, 201, made.body);
     await eventually(async () => !node.vms.has('aaaaaaaaaaaa-000000000000'));
   });
 
   it('node create failure (no capacity) is 503 and leaves no lock or live agent', async () => {
     const w = new TestWallet();
     fund(w, 100_000);
-    node.failCreate = new NodeApiError(507, 'INSUFFICIENT_CAPACITY', 'not enough memory');
+    node.failCreate = 'INSUFFICIENT_CAPACITY';
     try {
       const r = await spawn(w);
       assert.equal(r.status, 503);
@@ -468,12 +475,12 @@ describe('separate ingress listener', () => {
       {
         listen: { host: '127.0.0.1', port: 0 },
         ingressListen: { host: '127.0.0.1', port: 0 },
-        node: { url: 'http://127.0.0.1:9', token: 'unused' },
+        node: { url: node.url, token: node.token, id: node.nodeId },
         chain: { rpcUrl: 'http://127.0.0.1:9', mint: '11111111111111111111111111111111' },
         lifecycle: { reconcileIntervalMs: 3_600_000, missingVmGraceMs: 500, startTimeoutMs: 60_000, nodeTimeoutMs: 2000 },
         logLevel: 'warn',
       },
-      { store, node, log: createLogger('gateway-test', { level: 'warn' }), balances: { lookup: async () => { throw new ChainUnavailableError('x'); } } },
+      { store, log: createLogger('gateway-test', { level: 'warn' }), balances: { lookup: async () => { throw new ChainUnavailableError('x'); } } },
     );
     try {
       assert.ok(g2.ingressUrl);
@@ -492,13 +499,13 @@ describe('rate limits', () => {
     const g3 = await startGateway(
       {
         listen: { host: '127.0.0.1', port: 0 },
-        node: { url: 'http://127.0.0.1:9', token: 'unused' },
+        node: { url: node.url, token: node.token, id: node.nodeId },
         chain: { rpcUrl: 'http://127.0.0.1:9', mint: '11111111111111111111111111111111' },
         limits: { bodyLimitBytes: 16384, perIp: { burst: 2, perSec: 0.001 }, perWallet: { burst: 1000, perSec: 1000 } },
         lifecycle: { reconcileIntervalMs: 3_600_000, missingVmGraceMs: 500, startTimeoutMs: 60_000, nodeTimeoutMs: 2000 },
         logLevel: 'warn',
       },
-      { store, node, log: createLogger('gateway-test', { level: 'warn' }), balances: { lookup: async () => { throw new ChainUnavailableError('x'); } } },
+      { store, log: createLogger('gateway-test', { level: 'warn' }), balances: { lookup: async () => { throw new ChainUnavailableError('x'); } } },
     );
     try {
       const codes = [];

@@ -1,4 +1,4 @@
-import type { Capacity, CreateVmRequest, Health, ImageManifest, NodeEvent, Vm } from '@romulus/shared';
+import type { CreateVmRequest, Health, ImageManifest, NodeEvent, Vm } from '@romulus/shared';
 import { followNodeEvents } from './node-events.ts';
 
 /**
@@ -11,7 +11,6 @@ export interface NodeClient {
   createVm(req: CreateVmRequest): Promise<Vm>;
   getVm(id: string): Promise<Vm | null>;
   listVms(): Promise<Vm[]>;
-  stopVm(id: string): Promise<Vm | null>;
   deleteVm(id: string): Promise<void>;
   /**
    * Follows the node's VM events until `signal` aborts (resolves then). Each (re)connection starts with every
@@ -19,7 +18,6 @@ export interface NodeClient {
    */
   events(onEvent: (ev: NodeEvent) => void | Promise<void>, signal: AbortSignal, onDisconnect?: (err: unknown) => void): Promise<void>;
   listImages(): Promise<ImageManifest[]>;
-  capacity(): Promise<Capacity>;
   health(): Promise<Health>;
 }
 
@@ -60,10 +58,6 @@ export class HttpNodeClient implements NodeClient {
     return (await this.call<{ vms: Vm[] }>('GET', '/v1/vms')).vms;
   }
 
-  async stopVm(id: string): Promise<Vm | null> {
-    return this.orNull(() => this.call<Vm>('POST', `/v1/vms/${encodeURIComponent(id)}/stop`));
-  }
-
   async deleteVm(id: string): Promise<void> {
     await this.orNull(() => this.call('DELETE', `/v1/vms/${encodeURIComponent(id)}`, undefined, 120_000));
   }
@@ -74,10 +68,6 @@ export class HttpNodeClient implements NodeClient {
 
   async listImages(): Promise<ImageManifest[]> {
     return (await this.call<{ images: ImageManifest[] }>('GET', '/v1/images')).images;
-  }
-
-  capacity(): Promise<Capacity> {
-    return this.call<Capacity>('GET', '/v1/capacity');
   }
 
   health(): Promise<Health> {

@@ -2,6 +2,7 @@ export * from './errors.ts';
 export * from './fastify-errors.ts';
 export * from './image.ts';
 export * from './node-api.ts';
+export * from './node-event-streams.ts';
 export * from './guest-protocol.ts';
 export * from './tiers.ts';
 export * from './gateway-api.ts';

@@ -12,6 +12,8 @@ import {
   type ExecRequest,
   type ExecResult,
   type Vm,
+  type VmChange,
+  type VmChangeSource,
   type VmState,
 } from '@romulus/shared';
 import { secretRedactor } from '../guest/log-sink.ts';
@@ -25,9 +27,6 @@ import { runPlan, StepFailed } from './steps.ts';
 import { teardown } from './teardown.ts';
 import { failureOf, VmFailure } from './vm-failure.ts';
 
-/** One VM change as subscribers see it. */
-export type VmChange = { id: string; vm: Vm; deleted?: undefined } | { id: string; deleted: true; vm?: undefined };
-
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 /** States that hold capacity (and, once past creating, host resources). */
@@ -38,7 +37,7 @@ const ACTIVE: readonly VmState[] = ['creating', 'starting', 'running', 'stopping
  * reason), capacity accounting, one lifecycle operation at a time per VM. HTTP-agnostic except that it
  * throws ApiError for what callers got wrong.
  */
-export class VmManager {
+export class VmManager implements VmChangeSource {
   readonly vms = new Map<string, VmEntry>();
   private readonly events = new EventEmitter();
   private liveness?: NodeJS.Timeout;
