@@ -83,6 +83,7 @@ export function parseResponse(buf: Buffer, head: boolean, closed: boolean): { re
  */
 export class RawClient {
   private idle: net.Socket[] = [];
+  private readonly guarded = new WeakSet<net.Socket>();
   constructor(
     private readonly port: number,
     private readonly deadlineMs = 30_000,
@@ -102,7 +103,10 @@ export class RawClient {
         sock.off('close', onClose);
         sock.off('error', onError);
         if (keep && !sock.destroyed) {
-          sock.on('error', () => sock.destroy());
+          if (!this.guarded.has(sock)) {
+            this.guarded.add(sock);
+            sock.on('error', () => sock.destroy()); // an idle pooled socket the server resets
+          }
           this.idle.push(sock);
         } else sock.destroy();
         resolve(o);

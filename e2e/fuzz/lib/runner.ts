@@ -66,6 +66,8 @@ export async function run(opts: {
   alive?: () => string | null;
 }): Promise<RunReport> {
   const started = Date.now();
+  // ROMULUS_FUZZ_DUMP=12,345: print those requests' bytes (to replay one by hand).
+  const dump = new Set((process.env.ROMULUS_FUZZ_DUMP ?? '').split(',').filter(Boolean).map(Number));
   const byStatus: Record<string, number> = {};
   const violations: Violation[] = [];
   let next = 0;
@@ -75,6 +77,7 @@ export async function run(opts: {
       const i = next++;
       const { req, reuse } = await opts.gen(i);
       const out = await opts.client.send(req, reuse);
+      if (dump.has(i)) console.log(`[fuzz] #${i} sent ${JSON.stringify(req.bytes.toString('latin1').slice(0, 3000))}\n  got ${JSON.stringify(out).slice(0, 1000)}`);
       const x: Exchange = { index: i, req, out };
       const key = out.kind === 'response' ? String(out.res.status) : out.kind;
       byStatus[key] = (byStatus[key] ?? 0) + 1;

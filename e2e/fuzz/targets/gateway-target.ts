@@ -30,15 +30,28 @@ class AutoRunNode extends FakeNode {
 
 const dir = mkdtempSync(path.join(tmpdir(), 'romulus-fuzz-gw-'));
 let upstreamPort = 0;
+/** The agent's own answers carry this header: the ingress suite does not hold them to the gateway's envelope. */
+const MARK = 'x-fuzz-upstream';
 const upstream = http.createServer((req, res) => {
   req.resume();
   req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.writeHead(200, { 'content-type': 'text/plain', [MARK]: '1' });
     res.end(`agent saw ${req.method} ${req.url}`);
   });
 });
-const wss = new WebSocketServer({ server: upstream });
-wss.on('connection', (sock) => sock.on('message', (m) => sock.send(`echo:${m}`)));
+upstream.on('clientError', (_err, socket) => socket.end(`HTTP/1.1 400 Bad Request\r\n${MARK}: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`));
+const wss = new WebSocketServer({ noServer: true });
+upstream.on('upgrade', (req, socket, head) => {
+  socket.on('error', () => socket.destroy());
+  if (req.headers['sec-websocket-version'] !== '13' || !/^[A-Za-z0-9+/]{22}==$/.test(req.headers['sec-websocket-key'] ?? '')) {
+    socket.end(`HTTP/1.1 400 Bad Request\r\n${MARK}: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+    return;
+  }
+  wss.handleUpgrade(req, socket, head, (ws) => {
+    ws.on('error', () => ws.terminate()); // garbage frames from the fuzz: the agent hangs up, as a real one would
+    ws.on('message', (m) => ws.send(`echo:${m}`));
+  });
+});
 const node = new AutoRunNode(() => upstreamPort);
 
 let gw: Awaited<ReturnType<typeof startGateway>>;
