@@ -70,7 +70,11 @@ export async function startTarget(file: string, init: unknown): Promise<{ target
     async close() {
       if (exit) return exit.code;
       await target.call('close').catch(() => {});
-      const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      // Known: after a big run the node daemon's close() can wait on client sockets; do not let that cost minutes.
+      const t = setTimeout(() => {
+        process.stderr.write(`[fuzz] target ${file} did not exit within 5 s of close; killed\n`);
+        child.kill('SIGKILL');
+      }, 5_000);
       const code = await exitedP;
       clearTimeout(t);
       return code;
