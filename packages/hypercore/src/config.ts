@@ -38,6 +38,14 @@ export const NodeConfigInput = z
       })
       .strict()
       .default({ host: '127.0.0.1', port: 7070 }),
+    /** The API's slow-client limits: incomplete headers (slow-loris) and incomplete bodies are cut off with a 408. */
+    http: z
+      .object({
+        headersTimeoutMs: z.number().int().min(100).default(10_000),
+        requestTimeoutMs: z.number().int().min(100).default(60_000),
+      })
+      .strict()
+      .default({ headersTimeoutMs: 10_000, requestTimeoutMs: 60_000 }),
     /** Required (or ROMULUS_NODE_TOKEN): the node refuses anonymous access. */
     nodeToken: z.string().min(16, 'node token must be at least 16 characters').max(512),
     nodeId: z
@@ -97,6 +105,7 @@ export type NodeConfigInput = z.input<typeof NodeConfigInput>;
 /** The parsed config with every default resolved. */
 export interface NodeConfig {
   listen: { host: string; port: number };
+  http: { headersTimeoutMs: number; requestTimeoutMs: number };
   nodeToken: string;
   nodeId: string;
   stateDir: string;
@@ -158,6 +167,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   const stateDir = c.stateDir ?? path.join(dataDir(), 'node');
   return {
     listen: c.listen,
+    http: c.http,
     nodeToken: c.nodeToken,
     nodeId,
     stateDir: path.resolve(stateDir),

@@ -121,6 +121,7 @@ export async function startNode(input: NodeConfigInput | NodeConfig, overrides: 
     nodeId: config.nodeId,
     version: version(),
     bodyLimit: config.bodyLimitBytes,
+    httpLimits: config.http,
     log,
     startedAt: Date.now(),
   });

@@ -79,9 +79,14 @@ export function answerClientError(err: Error & { code?: string }, socket: Socket
       : err.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'request headers too large']
         : [400, 'Bad Request', 'BAD_REQUEST', 'malformed HTTP request'];
+  socket.end(rawErrorResponse(status, reason, code, message));
+}
+
+/** A whole HTTP/1.1 error response in the envelope, for a socket no ServerResponse owns; it closes the connection. */
+export function rawErrorResponse(status: number, reason: string, code: string, message: string): string {
   const body = JSON.stringify(errorBody(code, message));
-  socket.end(
+  return (
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
   );
 }

@@ -1,5 +1,6 @@
 export * from './errors.ts';
 export * from './fastify-errors.ts';
+export * from './http-guard.ts';
 export * from './image.ts';
 export * from './node-api.ts';
 export * from './node-event-streams.ts';

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
-import { errorBody, type ErrorBody, type Logger } from '@romulus/shared';
+import { errorBody, rawErrorResponse, type ErrorBody, type Logger } from '@romulus/shared';
 import { isAgentId } from '../ids.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { StoreUnavailableError } from '../store/errors.ts';
@@ -22,6 +22,8 @@ export class Ingress {
   private readonly suffix: string;
   /** Upgraded (WebSocket) sockets, client and upstream: the HTTP server does not track them, so close() ends them itself. */
   private readonly upgraded = new Set<Duplex>();
+  /** Client sockets that got the agent's 101: past that point an error can only end the connection. */
+  private readonly switched = new WeakSet<Duplex>();
 
   constructor(
     private readonly opts: { domain: string; secureCookie: boolean; passTokenToAgent: boolean; forwardedHeaders: boolean },
@@ -37,6 +39,7 @@ export class Ingress {
     // too (http-proxy only half-closes it, and a VM that died never answers the FIN, leaving it open forever).
     this.proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
       proxyReq.on('upgrade', (_res, upstream) => {
+        this.switched.add(socket);
         this.upgraded.add(upstream);
         upstream.once('close', () => this.upgraded.delete(upstream));
         socket.once('close', () => upstream.destroy());
@@ -49,7 +52,12 @@ export class Ingress {
         const res = resOrSocket as ServerResponse;
         if (!res.headersSent) sendJson(res, 502, errorBody('AGENT_UNREACHABLE', 'the agent did not answer'));
         else res.destroy();
-      } else (resOrSocket as Duplex | undefined)?.destroy();
+      } else {
+        // A WebSocket whose agent never answered the handshake gets the 502 a plain request would get.
+        const socket = resOrSocket as Duplex | undefined;
+        if (socket && socket.writable && !this.switched.has(socket)) socket.end(rawErrorResponse(502, 'Bad Gateway', 'AGENT_UNREACHABLE', 'the agent did not answer'));
+        else socket?.destroy();
+      }
     });
   }
 
@@ -96,6 +104,12 @@ export class Ingress {
     socket.on('error', () => socket.destroy());
     this.upgraded.add(socket);
     socket.once('close', () => this.upgraded.delete(socket));
+    if (!isWebSocketUpgrade(req)) {
+      // Node hands every `Connection: upgrade` here; the proxy would drop anything but a WebSocket unanswered.
+      this.metrics.ingress.inc({ result: 'ws_400' });
+      socket.end(rawErrorResponse(400, 'Bad Request', 'UNSUPPORTED_UPGRADE', 'only WebSocket upgrades (GET with Upgrade: websocket) reach an agent'));
+      return;
+    }
     try {
       const v = await this.authorize(req, id);
       if (!v.ok) {
@@ -169,6 +183,10 @@ export class Ingress {
     if (req.headers.authorization) raw.push('authorization', req.headers.authorization);
     req.rawHeaders.splice(0, req.rawHeaders.length, ...raw);
   }
+}
+
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return req.method === 'GET' && (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
 }
 
 /** Client-supplied proxy headers: never passed on as if the ingress had vouched for them. */

@@ -4,8 +4,11 @@ import {
   CreateVmRequest,
   ExecRequest,
   VM_STATES,
+  createGuardedServer,
   errorBody,
   renderError,
+  renderFrameworkError,
+  type HttpLimits,
   badRequest,
   unauthorized,
   type Health,
@@ -24,6 +27,8 @@ export interface ApiDeps {
   nodeId: string;
   version: string;
   bodyLimit: number;
+  /** Slow clients (incomplete headers or body) are cut off after these. */
+  httpLimits: HttpLimits;
   log: Logger;
   startedAt: number;
 }
@@ -45,6 +50,10 @@ export function buildApi(d: ApiDeps) {
     bodyLimit: d.bodyLimit,
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // The shared guarded server answers what Node's parser refuses, slow requests and the like in the envelope.
+    serverFactory: (handler) => createGuardedServer(d.httpLimits, { request: handler }),
+    clientErrorHandler: () => {},
+    frameworkErrors: (err, req, reply) => void renderFrameworkError(err, req, reply as never),
   });
 
   app.setErrorHandler((err, req, reply) => renderError(err as Parameters<typeof renderError>[0], reply, req.log));
