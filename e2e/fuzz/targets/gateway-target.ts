@@ -1,7 +1,7 @@
 /**
  * The gateway under fuzz, in its own process: a real gateway (real SQLite store, real local chain for the
- * balances) with the gateway's in-memory fake node, whose VMs are "running" as soon as they are created and
- * point at a real upstream HTTP + WebSocket server here (the agent behind agent URLs). No VM boots.
+ * balances) with the gateway's fake node (over loopback HTTP), whose VMs run moments after they are created
+ * and point at a real upstream HTTP + WebSocket server here (the agent behind agent URLs). No VM boots.
  */
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,23 +10,9 @@ import path from 'node:path';
 import { WebSocketServer } from 'ws';
 import { startLocalChain } from '@romulus/chain';
 import { startGateway } from '@romulus/gateway';
-import type { CreateVmRequest, Vm } from '@romulus/shared';
 import { createLogger } from '@romulus/shared';
 import { FakeNode, testImage } from '../../../packages/gateway/src/testing/fake-node.ts';
 import { serveCalls } from '../lib/target.ts';
-
-/** A fake node whose VMs come up at once, serving on the upstream's port. */
-class AutoRunNode extends FakeNode {
-  constructor(private readonly agentPort: () => number) {
-    super([testImage('base'), testImage('agent-chat', 1, 1024), testImage('heavy', 4, 4096)]);
-  }
-  override async createVm(req: CreateVmRequest): Promise<Vm> {
-    const vm = await super.createVm(req);
-    this.vms.get(vm.id)!.agentPort = this.agentPort();
-    setImmediate(() => this.vms.has(vm.id) && this.vms.get(vm.id)!.state === 'starting' && this.setState(vm.id, 'running'));
-    return { ...vm, agentPort: this.agentPort() };
-  }
-}
 
 const dir = mkdtempSync(path.join(tmpdir(), 'romulus-fuzz-gw-'));
 let upstreamPort = 0;
@@ -52,7 +38,12 @@ upstream.on('upgrade', (req, socket, head) => {
     ws.on('message', (m) => ws.send(`echo:${m}`));
   });
 });
-const node = new AutoRunNode(() => upstreamPort);
+/** The fake node's VMs come up by themselves in moments and answer on the upstream's port. */
+const node = new FakeNode([testImage('base'), testImage('agent-chat', 1, 1024), testImage('heavy', 4, 4096)], {
+  boot: 'auto',
+  stepMs: 1,
+  agent: () => ({ ip: '127.0.0.1', port: upstreamPort }),
+});
 
 let gw: Awaited<ReturnType<typeof startGateway>>;
 let chain: Awaited<ReturnType<typeof startLocalChain>>;
@@ -61,6 +52,7 @@ serveCalls({
   async init(p: { fund: Record<string, number> }) {
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
     upstreamPort = (upstream.address() as { port: number }).port;
+    await node.start();
     const log = createLogger('fuzz-gateway', { level: 'warn' });
     chain = await startLocalChain({ port: 0, stateDir: path.join(dir, 'chain'), log: log.child({ c: 'chain' }) as never });
     for (const [addr, amount] of Object.entries(p.fund)) await chain.fund(addr, amount);
@@ -68,7 +60,7 @@ serveCalls({
       {
         listen: { host: '127.0.0.1', port: 0 },
         domain: 'localhost',
-        node: { url: 'http://127.0.0.1:9', token: 'unused-by-the-fake-node' },
+        node: { url: node.url, token: node.token, id: node.nodeId },
         chain: { rpcUrl: chain.url, mint: chain.mint },
         store: { kind: 'sqlite', path: path.join(dir, 'gateway.db') },
         lifecycle: { reconcileIntervalMs: 200, missingVmGraceMs: 5_000, startTimeoutMs: 60_000, nodeTimeoutMs: 5_000 },
@@ -81,7 +73,7 @@ serveCalls({
         },
         logLevel: 'warn',
       },
-      { node, log },
+      { log },
     );
     return { port: gw.port, upstreamPort };
   },
@@ -97,6 +89,7 @@ serveCalls({
   async close() {
     setImmediate(async () => {
       await gw?.close();
+      await node.close();
       await chain?.stop();
       wss.close();
       upstream.closeAllConnections();
