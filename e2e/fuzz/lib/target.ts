@@ -70,13 +70,15 @@ export async function startTarget(file: string, init: unknown): Promise<{ target
     async close() {
       if (exit) return exit.code;
       await target.call('close').catch(() => {});
-      // Known: after a big run the node daemon's close() can wait on client sockets; do not let that cost minutes.
+      // A close that hangs (a client socket holding the server) is a defect: kill the target and fail.
+      let hung = false;
       const t = setTimeout(() => {
-        process.stderr.write(`[fuzz] target ${file} did not exit within 5 s of close; killed\n`);
+        hung = true;
         child.kill('SIGKILL');
-      }, 5_000);
+      }, 15_000);
       const code = await exitedP;
       clearTimeout(t);
+      if (hung) throw new Error(`target ${file} did not exit within 15 s of close (killed): its close() hangs`);
       return code;
     },
   };

@@ -91,6 +91,7 @@ serveCalls({
       await gw?.close();
       await node.close();
       await chain?.stop();
+      for (const c of wss.clients) c.terminate(); // wss.close() leaves its clients open
       wss.close();
       upstream.closeAllConnections();
       await new Promise((r) => upstream.close(r));

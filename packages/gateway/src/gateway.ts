@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
-import { createLogger, type Logger } from '@romulus/shared';
+import { closeWithin, createLogger, type Logger } from '@romulus/shared';
 import { AgentService } from './agents/service.ts';
 import { buildApp } from './app.ts';
 import { RequestAuth } from './auth/request-auth.ts';
@@ -37,6 +37,9 @@ export interface GatewayOverrides {
   log?: Logger;
   now?: () => number;
 }
+
+/** How long a closing gateway lets requests in flight finish before it ends their connections. */
+const CLOSE_GRACE_MS = 2_000;
 
 /** Starts a gateway: store, chain, node client, API + ingress listener(s), reconciler. */
 export async function startGateway(input: GatewayConfigInput | GatewayConfig, over: GatewayOverrides = {}): Promise<Gateway> {
@@ -89,12 +92,8 @@ export async function startGateway(input: GatewayConfigInput | GatewayConfig, ov
       await reconciler.stop();
       await agents.close();
       ingress.close();
-      if (ingressServer) {
-        ingressServer.closeAllConnections();
-        await new Promise<void>((r) => ingressServer!.close(() => r()));
-      }
-      app.server.closeAllConnections();
-      await app.close();
+      if (ingressServer) await closeWithin(ingressServer, () => new Promise<void>((r) => ingressServer!.close(() => r())), CLOSE_GRACE_MS);
+      await closeWithin(app.server, () => app.close(), CLOSE_GRACE_MS);
       if (ownsStore) await store.close();
     },
   };

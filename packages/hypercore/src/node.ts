@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createLogger, type Accel, type Logger } from '@romulus/shared';
+import { closeWithin, createLogger, type Accel, type Logger } from '@romulus/shared';
 import { buildApi } from './api/server.ts';
 import { ConfigError, parseConfig, type NodeConfig, type NodeConfigInput } from './config.ts';
 import { runCommand, type RunCommand } from './exec.ts';
@@ -56,6 +56,9 @@ function isParsed(input: NodeConfigInput | NodeConfig): input is NodeConfig {
   const network = (input as { network?: unknown }).network;
   return typeof network === 'object' && network !== null && 'subnetText' in network;
 }
+
+/** How long a closing node lets API requests in flight finish before it ends their connections. */
+const CLOSE_GRACE_MS = 2_000;
 
 /** Starts a node daemon in this process (library entry for main.ts and the e2e suites). */
 export async function startNode(input: NodeConfigInput | NodeConfig, overrides: NodeOverrides = {}): Promise<RunningNode> {
@@ -147,7 +150,7 @@ export async function startNode(input: NodeConfigInput | NodeConfig, overrides: 
     config,
     close(opts = {}) {
       closing ??= (async () => {
-        await app.close();
+        await closeWithin(app.server, () => app.close(), CLOSE_GRACE_MS);
         await sweeper.stop();
         await manager.close();
         driver.close?.();

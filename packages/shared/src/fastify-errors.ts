@@ -57,7 +57,7 @@ export function renderFrameworkError(err: FastifyErrorLike, _req: unknown, reply
 interface SocketLike {
   readonly destroyed: boolean;
   readonly writable: boolean;
-  end(data: string): void;
+  end(data: string, cb?: () => void): void;
   destroy(): void;
 }
 
@@ -79,7 +79,7 @@ export function answerClientError(err: Error & { code?: string }, socket: Socket
       : err.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'request headers too large']
         : [400, 'Bad Request', 'BAD_REQUEST', 'malformed HTTP request'];
-  socket.end(rawErrorResponse(status, reason, code, message));
+  socket.end(rawErrorResponse(status, reason, code, message), () => socket.destroy());
 }
 
 /** A whole HTTP/1.1 error response in the envelope, for a socket no ServerResponse owns; it closes the connection. */

@@ -54,16 +54,32 @@ export function createGuardedServer(limits: HttpLimits, h: GuardedHandlers): htt
   if (upgrade) {
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && req.headers.host !== undefined) return upgrade(req, socket, head);
-      socket.on('error', () => socket.destroy());
-      socket.end(rawErrorResponse(400, 'Bad Request', 'BAD_REQUEST', 'an upgrade needs HTTP/1.1 and a Host header'));
+      refuseSocket(socket, rawErrorResponse(400, 'Bad Request', 'BAD_REQUEST', 'an upgrade needs HTTP/1.1 and a Host header'));
     });
   }
   server.on('connect', (_req, socket: Duplex) => {
-    socket.on('error', () => socket.destroy());
-    socket.end(rawErrorResponse(405, 'Method Not Allowed', 'METHOD_NOT_ALLOWED', 'CONNECT is not supported'));
+    refuseSocket(socket, rawErrorResponse(405, 'Method Not Allowed', 'METHOD_NOT_ALLOWED', 'CONNECT is not supported'));
   });
   server.on('clientError', answerClientError);
+  // Every socket, also those the HTTP layer let go of (upgrades, CONNECT): closeWithin ends them all.
+  const sockets = new Set<Duplex>();
+  server.on('connection', (socket: Duplex) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  openSockets.set(server, sockets);
   return server;
+}
+
+const openSockets = new WeakMap<http.Server, Set<Duplex>>();
+
+/**
+ * Answers a socket the HTTP layer has handed over (upgrade, CONNECT, a parser error) and closes it once the
+ * answer is out: end() alone half-closes, and a client that never closes its side would keep it open.
+ */
+export function refuseSocket(socket: Duplex, response: string): void {
+  socket.on('error', () => socket.destroy());
+  socket.end(response, () => socket.destroy());
 }
 
 function sendError(res: http.ServerResponse, status: number, code: string, message: string, close: boolean): void {
@@ -74,4 +90,24 @@ function sendError(res: http.ServerResponse, status: number, code: string, messa
     ...(close ? { connection: 'close' } : {}),
   });
   res.end(body);
+}
+
+/**
+ * Closes a server without letting a client hold the close: stops accepting, lets requests in flight finish
+ * for up to `graceMs`, then ends every connection left. Needed because server.close() also stops Node's
+ * header and request timeout checks, so a half-sent request would otherwise keep the close waiting forever.
+ */
+export async function closeWithin(server: http.Server, close: () => Promise<unknown>, graceMs: number): Promise<void> {
+  const closing = close();
+  server.closeIdleConnections();
+  const force = setTimeout(() => {
+    server.closeAllConnections();
+    // Sockets the HTTP layer no longer tracks (upgraded, CONNECT) would still hold server.close().
+    for (const socket of openSockets.get(server) ?? []) socket.destroy();
+  }, graceMs);
+  try {
+    await closing;
+  } finally {
+    clearTimeout(force);
+  }
 }

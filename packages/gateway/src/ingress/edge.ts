@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createGuardedServer, errorBody, rawErrorResponse, type HttpLimits } from '@romulus/shared';
+import { createGuardedServer, errorBody, rawErrorResponse, refuseSocket, type HttpLimits } from '@romulus/shared';
 import type { Ingress } from './ingress.ts';
 
 export type EdgeLimits = HttpLimits;
@@ -37,6 +37,5 @@ function notAnAgentHost(res: http.ServerResponse): void {
 
 /** The API has no WebSocket routes: an upgrade to a non-agent host is answered, not dropped. */
 function refuseUpgrade(socket: Duplex): void {
-  socket.on('error', () => socket.destroy());
-  socket.end(rawErrorResponse(404, 'Not Found', 'NOT_FOUND', 'no WebSocket endpoint here'));
+  refuseSocket(socket, rawErrorResponse(404, 'Not Found', 'NOT_FOUND', 'no WebSocket endpoint here'));
 }

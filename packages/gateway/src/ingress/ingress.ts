@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
-import { errorBody, rawErrorResponse, type ErrorBody, type Logger } from '@romulus/shared';
+import { errorBody, rawErrorResponse, refuseSocket, type ErrorBody, type Logger } from '@romulus/shared';
 import { isAgentId } from '../ids.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { StoreUnavailableError } from '../store/errors.ts';
@@ -55,7 +55,7 @@ export class Ingress {
       } else {
         // A WebSocket whose agent never answered the handshake gets the 502 a plain request would get.
         const socket = resOrSocket as Duplex | undefined;
-        if (socket && socket.writable && !this.switched.has(socket)) socket.end(rawErrorResponse(502, 'Bad Gateway', 'AGENT_UNREACHABLE', 'the agent did not answer'));
+        if (socket && socket.writable && !this.switched.has(socket)) refuseSocket(socket, rawErrorResponse(502, 'Bad Gateway', 'AGENT_UNREACHABLE', 'the agent did not answer'));
         else socket?.destroy();
       }
     });
@@ -107,7 +107,7 @@ export class Ingress {
     if (!isWebSocketUpgrade(req)) {
       // Node hands every `Connection: upgrade` here; the proxy would drop anything but a WebSocket unanswered.
       this.metrics.ingress.inc({ result: 'ws_400' });
-      socket.end(rawErrorResponse(400, 'Bad Request', 'UNSUPPORTED_UPGRADE', 'only WebSocket upgrades (GET with Upgrade: websocket) reach an agent'));
+      refuseSocket(socket, rawErrorResponse(400, 'Bad Request', 'UNSUPPORTED_UPGRADE', 'only WebSocket upgrades (GET with Upgrade: websocket) reach an agent'));
       return;
     }
     try {
@@ -115,7 +115,8 @@ export class Ingress {
       if (!v.ok) {
         this.metrics.ingress.inc({ result: `ws_${v.status}` });
         const body = JSON.stringify(errorBody(v.code, v.message));
-        socket.end(
+        refuseSocket(
+          socket,
           `HTTP/1.1 ${v.status} ${v.status === 401 ? 'Unauthorized' : 'Error'}\r\ncontent-type: application/json\r\n` +
             `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
         );
@@ -127,7 +128,7 @@ export class Ingress {
     } catch (err) {
       const [status, body] = this.failure(err);
       const text = JSON.stringify(body);
-      if (socket.writable) socket.end(`HTTP/1.1 ${status} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+      if (socket.writable) refuseSocket(socket, `HTTP/1.1 ${status} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
       else socket.destroy();
     }
   }
