@@ -308,6 +308,29 @@ describe('gateway API (fake node, fake chain, real SQLite and signatures)', () =
     assert.equal((await spawn(w)).status, 201, 'the wallet can spawn again');
   });
 
+  it('many agents starting at once follow the one node event stream: no per-agent listeners (no MaxListenersExceededWarning)', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 25; i++) {
+        const w = new TestWallet();
+        fund(w, 100_000);
+        const r = await spawn(w);
+        assert.equal(r.status, 201, r.body);
+        ids.push(r.json.agent.id);
+      }
+      for (const id of ids) node.setState(id, 'starting');
+      for (const id of ids) node.setState(id, 'running');
+      await eventually(async () => (await Promise.all(ids.map((id) => store.getAgent(id)))).every((a) => a?.state === 'running'));
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('reconciler: removes a Romulus VM that has no live agent', async () => {
     const made = await request(`${node.url}/v1/vms`, {
       method: 'POST',
