@@ -1,5 +1,6 @@
 import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
+import { pidAlive } from '@romulus/shared';
 
 /**
  * An exclusive lock file (O_EXCL, holding our pid) around a build step, so two setups on one host do not
@@ -17,7 +18,7 @@ export async function withLock<T>(lockFile: string, what: string, fn: () => Prom
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const holder = Number(readFileSafe(lockFile));
-      if (!holder || !alive(holder)) {
+      if (!holder || !pidAlive(holder)) {
         rmSync(lockFile, { force: true });
         continue;
       }
@@ -41,11 +42,3 @@ function readFileSafe(f: string): string {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
