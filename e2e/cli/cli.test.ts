@@ -220,14 +220,10 @@ test('the agent URL refuses requests without the token and answers with it', asy
 });
 
 test('stop stops the agent; usage shows one spawn with uptime', async () => {
-  const r = await romulus(['--json', 'stop', agent.id]);
-  assert.ok(['stopping', 'stopped'].includes(r.json.agent.status), r.json.agent.status);
-  let status = r.json.agent.status;
-  for (let i = 0; i < 120 && status !== 'stopped'; i++) {
-    await new Promise((res) => setTimeout(res, 1000));
-    status = (await romulus(['--json', 'status', agent.id])).json.agent.status;
-  }
-  assert.equal(status, 'stopped');
+  // Stop is asynchronous; --wait follows it to the end.
+  const r = await romulus(['--json', 'stop', '--wait', agent.id]);
+  assert.equal(r.json.agent.status, 'stopped');
+  assert.equal((await romulus(['--json', 'status', agent.id])).json.agent.status, 'stopped');
   const u = await romulus(['--json', 'usage']);
   assert.equal(u.json.usage.wallet, wallet);
   assert.equal(u.json.usage.totals.spawn_count, 1);

@@ -53,9 +53,14 @@ export function registerAgentCommands(program: Command, ctxOf: ContextOf): void 
     .command('stop')
     .description('stop one of your agents (stopping a stopped agent is fine)')
     .argument('<id>', 'agent id')
-    .action(async (id: string, _o: unknown, cmd: Command) => {
+    .option('--wait', 'wait until the agent has stopped (stop is asynchronous: it answers while the agent is stopping)')
+    .option('--timeout <seconds>', 'with --wait: give up after this long', parseSeconds, 180)
+    .action(async (id: string, o: { wait?: boolean; timeout: number }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const agent = await ctx.client({ signed: true }).stop(id);
+      let agent = await ctx.client({ signed: true }).stop(id);
+      if (o.wait && agent.status === 'stopping') {
+        agent = await ctx.client({ signed: true }).waitForStatus(id, 'stopped', { timeoutMs: o.timeout * 1000 });
+      }
       emit(ctx.io, ctx.json, { success: true, agent }, () => `Agent ${agent.id}: ${agent.status}`);
     });
 

@@ -4,9 +4,9 @@ import type { AgentRecord, Store } from '../store/types.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 
 /**
- * The agent state transitions, shared by the spawn watcher, stop and the reconciler. Each is conditional
- * on the current state (the store applies it only from the listed states), so two actors racing on one
- * agent (a watcher and the reconciler, or two replicas) cannot apply a transition twice.
+ * The agent state transitions, shared by spawn, stop and the reconciler (node events and its periodic pass).
+ * Each is conditional on the current state (the store applies it only from the listed states), so two actors
+ * racing on one agent (an event and a pass, a stop's finisher, or two replicas) cannot apply a transition twice.
  *
  *   starting ─running→ running ─stop→ stopping ─VM gone→ stopped
  *   starting|running ─VM failed/gone→ failed          (every terminal transition frees the wallet lock)
