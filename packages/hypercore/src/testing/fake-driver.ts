@@ -11,6 +11,8 @@ export interface FakeGuestBehaviour {
   silent?: boolean;
   /** Exit the workload instead of becoming ready. */
   exitBeforeReady?: boolean;
+  /** Start the workload but never report it ready. */
+  neverReady?: boolean;
   /** Log these lines once configured (to test redaction). */
   logLines?: (env: Record<string, string>) => string[];
 }
@@ -95,7 +97,7 @@ export class FakeDriver implements VmmDriver {
         send({ t: 'started', pid: 42 });
         for (const line of b.logLines?.(vm.env) ?? []) send({ t: 'log', stream: 'stdout', line });
         if (b.exitBeforeReady) send({ t: 'exit', code: 3, signal: null });
-        else {
+        else if (!b.neverReady) {
           vm.ready = true;
           send({ t: 'ready', atUptime: 1.2 });
         }
