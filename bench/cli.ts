@@ -16,7 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { startGateway } from '@romulus/gateway';
-import { FakeNode, testImage } from '../packages/gateway/src/testing/fake-node.ts';
+import { FakeNode, testImage } from '@romulus/gateway/testing';
 import { createLogger } from '@romulus/shared';
 import { KeypairSigner } from '@romulus/sdk';
 import { writeNewKeypair } from '../packages/cli/src/commands/keygen.ts';

@@ -21,9 +21,9 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLogger, imagesDir, kernelPath } from '@romulus/shared';
-import { TestWallet, startGateway } from '@romulus/gateway';
+import { startGateway } from '@romulus/gateway';
+import { FakeNode, TestWallet, testImage } from '@romulus/gateway/testing';
 import { SqliteStore } from '../packages/gateway/src/store/sqlite.ts';
-import { FakeNode, testImage } from '../packages/gateway/src/testing/fake-node.ts';
 
 const N = Number(process.env.ROMULUS_BENCH_N ?? 10_000);
 const CONCURRENCY = 16;

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestWallet } from '@romulus/gateway';
+import type { TestWallet } from '@romulus/gateway/testing';
 import { METHODS, breakFraming, jsonSpec, mutate, toRaw, weirdBody, weirdHeader, weirdHost, weirdPath, weirdQuery, type Spec } from './lib/generators.ts';
 import { json, startGatewayWorld, type GatewayWorld } from './lib/gateway-world.ts';
 import { forRequest, fuzzRequests, fuzzSeed, type Rng } from './lib/prng.ts';

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { WebSocket } from 'ws';
-import { encodeBase58, TestWallet } from '@romulus/gateway';
+import { encodeBase58 } from '@romulus/shared';
+import { TestWallet } from '@romulus/gateway/testing';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { BIG_IMAGE, ECHO_IMAGE, agentRequest, vmmPidOf, waitForStatus } from './helpers.ts';
 

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Stack } from '../harness/stack.ts';
-import type { TestWallet } from '@romulus/gateway';
+import type { TestWallet } from '@romulus/gateway/testing';
 import { COUNTING_HTTP_SERVER, type DerivedImage } from '../harness/images.ts';
 
 /** Boots under TCG take seconds to minutes on this shared machine: wait generously, assert nothing on time. */

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { imagesDir, kernelPath } from '@romulus/shared';
+import { GUEST_PROTOCOL_VERSION, imagesDir, kernelPath } from '@romulus/shared';
 import { Channel, GuestVm } from './guest-vm.ts';
 
 const VCPUS = 2;
@@ -74,7 +74,7 @@ describe('base image boots on the project kernel and serves the guest protocol',
     ch.send({ t: 'sync' });
     const hello = await ch.waitFor('hello', (m) => !m.configured);
     times.hello = ch.received.find((r) => r.msg.t === 'hello')!.at - vm.startedAt;
-    assert.equal(hello.v, 1);
+    assert.equal(hello.v, GUEST_PROTOCOL_VERSION);
     assert.ok(hello.initStartedAtUptime > 0 && hello.initStartedAtUptime < hello.helloAtUptime);
     assert.equal(hello.ready, false);
   });

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { startLocalChain, type LocalChainHandle } from '@romulus/chain';
 import { startNode, type RunningNode } from '@romulus/hypercore';
 import { createLogger, imagesDir, kernelPath } from '@romulus/shared';
-import { HttpNodeClient, TestWallet, startGateway, type Gateway, type GatewayConfigInput } from '@romulus/gateway';
+import { HttpNodeClient, startGateway, type Gateway, type GatewayConfigInput } from '@romulus/gateway';
+import { TestWallet } from '@romulus/gateway/testing';
 import { pickTestNetwork, sweepLeftovers } from './host-net.ts';
 import { prepareImagesDir, type DerivedImage } from './images.ts';
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { TestWallet } from '@romulus/gateway';
+import { TestWallet } from '@romulus/gateway/testing';
 import { toRaw, jsonSpec, type Spec } from './generators.ts';
 import type { Rng } from './prng.ts';
 import { RawClient, type RawResponse } from './raw-http.ts';

@@ -11,7 +11,7 @@ import { WebSocketServer } from 'ws';
 import { startLocalChain } from '@romulus/chain';
 import { startGateway } from '@romulus/gateway';
 import { createLogger } from '@romulus/shared';
-import { FakeNode, testImage } from '../../../packages/gateway/src/testing/fake-node.ts';
+import { FakeNode, testImage } from '@romulus/gateway/testing';
 import { serveCalls } from '../lib/target.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'romulus-fuzz-gw-'));

@@ -4,4 +4,5 @@ export { createRpcServer, MAX_BODY_BYTES } from './server.ts';
 export { RpcError } from './rpc-errors.ts';
 export { TOKEN_PROGRAM, TOKEN_2022_PROGRAM, ASSOCIATED_TOKEN_PROGRAM } from './programs.ts';
 export { formatUnits, parseUnits } from './token-layout.ts';
-export { readKeypairFile, writeKeypairFile, stateFiles } from './state-files.ts';
+export { readKeypairFile, writeKeypairFile, stateFiles, readAdminToken } from './state-files.ts';
+export { RemoteChain, ChainRpcError, type ChainRpcFailure } from './remote.ts';

@@ -34,8 +34,8 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
 function signedWallet(headers: Record<string, unknown>): string | null {
   const { 'x-wallet': w, 'x-signature': s, 'x-timestamp': ts } = headers as Record<string, string>;
   if (!w || !s || !ts) return null;
-  const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), decodeBase58(w)]), format: 'der', type: 'spki' });
-  return verify(null, Buffer.from(`romulus:${ts}`), key, decodeBase58(s)) ? w : null;
+  const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), decodeBase58(w)!]), format: 'der', type: 'spki' });
+  return verify(null, Buffer.from(`romulus:${ts}`), key, decodeBase58(s)!) ? w : null;
 }
 
 before(async () => {

@@ -1,3 +1,4 @@
+import { lowestTierMin } from '@romulus/shared';
 import type { BalanceSource } from './balance.ts';
 import { BalanceCache, RpcChainReader } from './chain/index.ts';
 import type { GatewayConfig } from './config.ts';
@@ -9,7 +10,7 @@ export function createBalanceSource(cfg: GatewayConfig): BalanceSource {
     ttlMs: cfg.chain.ttlMs,
     insufficientTtlMs: cfg.chain.insufficientTtlMs,
     maxStaleMs: cfg.chain.maxStaleMs,
-    insufficientBelowWhole: Math.min(...Object.values(cfg.tiers).map((t) => t.min)),
+    insufficientBelowWhole: lowestTierMin(cfg.tiers),
   });
   return { lookup: (owner) => cache.get(owner) };
 }

@@ -3,7 +3,4 @@ export { parseConfig, configFromEnv, GatewayConfigSchema, type GatewayConfig, ty
 export { HttpNodeClient, NodeApiError, NodeUnavailableError, type NodeClient } from './node-client.ts';
 export { SignatureVerifier, decodeSignature, AuthError, type VerifiedWallet } from './auth/verifier.ts';
 export { candidateMessages, cliEnvelope, v0Envelope, v1Envelope } from './auth/offchain.ts';
-export { decodeBase58, encodeBase58 } from './auth/base58.ts';
-export { TestWallet } from './testing/wallet.ts';
-export { FakeNode, testImage, type FakeNodeOptions } from './testing/fake-node.ts';
 export { newAgentId, isAgentId, AGENT_ID_PATTERN } from './ids.ts';

@@ -1,4 +1,4 @@
-import { encodeBase58 } from './base58.ts';
+import { encodeBase58 } from '@romulus/shared';
 import type { Signer } from './signer.ts';
 
 /** The message every request signs: `romulus:<timestamp-ms>` as raw UTF-8 bytes. */

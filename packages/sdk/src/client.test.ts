@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createPublicKey, verify } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { errorBody } from '@romulus/shared';
-import { decodeBase58 } from './base58.ts';
+import { decodeBase58 } from '@romulus/shared';
 import { RomulusClient } from './client.ts';
 import { RomulusApiError, RomulusNetworkError, RomulusWaitError } from './errors.ts';
 import { KeypairSigner } from './signer.ts';
@@ -29,8 +29,8 @@ function authWallet(req: FastifyRequest): string | undefined {
   const ts = req.headers['x-timestamp'];
   if (typeof wallet !== 'string' || typeof sig !== 'string' || typeof ts !== 'string') return undefined;
   if (seenSignatures.has(sig)) throw Object.assign(new Error('replay'), { statusCode: 401, code: 'SIGNATURE_REPLAYED' });
-  const key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, decodeBase58(wallet)]), format: 'der', type: 'spki' });
-  if (!verify(null, Buffer.from(`romulus:${ts}`), key, decodeBase58(sig))) {
+  const key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, decodeBase58(wallet)!]), format: 'der', type: 'spki' });
+  if (!verify(null, Buffer.from(`romulus:${ts}`), key, decodeBase58(sig)!)) {
     throw Object.assign(new Error('bad signature'), { statusCode: 401, code: 'INVALID_SIGNATURE' });
   }
   seenSignatures.add(sig);

@@ -4,7 +4,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { decodeBase58, encodeBase58 } from './base58.ts';
+import { decodeBase58, encodeBase58 } from '@romulus/shared';
 import { KeypairSigner } from './signer.ts';
 import { authMessage, nextTimestamp, signedHeaders } from './auth.ts';
 
@@ -30,9 +30,9 @@ test('signed headers verify with node:crypto against the wallet address', async 
   const s = KeypairSigner.generate();
   const h = await signedHeaders(s);
   assert.equal(h['X-Wallet'], s.publicKey);
-  const pub = decodeBase58(h['X-Wallet']);
+  const pub = decodeBase58(h['X-Wallet'])!;
   assert.equal(pub.length, 32);
-  const sig = decodeBase58(h['X-Signature']);
+  const sig = decodeBase58(h['X-Signature'])!;
   assert.equal(sig.length, 64);
   assert.ok(verify(null, authMessage(Number(h['X-Timestamp'])), publicKeyObject(pub), sig));
   assert.equal(new TextDecoder().decode(authMessage(Number(h['X-Timestamp']))), `romulus:${h['X-Timestamp']}`);

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { encodeBase58 } from './base58.ts';
+import { encodeBase58 } from '@romulus/shared';
 
 /**
  * Something that can sign for a wallet: the SDK only needs the base58 public key and raw-message signing

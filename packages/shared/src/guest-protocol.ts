@@ -1,5 +1,3 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-
 /**
  * Host <-> guest agent channel: newline-delimited JSON, one message per line, UTF-8.
  *
@@ -21,7 +19,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export const GUEST_CHANNEL_NAME = 'org.romulus.agent';
 /** Below 1024, so only root in the guest may bind it (vsock reserves 0-1023 for CAP_NET_BIND_SERVICE). */
 export const GUEST_VSOCK_PORT = 52;
-export const GUEST_PROTOCOL_VERSION = 1;
+/** 2: the TCP transport's handshake (`auth`, nonces, proofs, NOT_AUTHENTICATED) is gone. */
+export const GUEST_PROTOCOL_VERSION = 2;
 
 export type GuestToHost =
   | {
@@ -31,12 +30,6 @@ export type GuestToHost =
       /** Seconds since guest kernel boot (from /proc/uptime) when init started and when this hello was sent. */
       initStartedAtUptime: number;
       helloAtUptime: number;
-      /** Present only on the TCP transport: hex HMAC-SHA256(key, 'romulus-guest:' + sync.nonce) proves the
-       *  guest holds the channel key (see tcpGuestProof). */
-      challenge?: string;
-      /** TCP transport only: the guest's fresh random nonce (hex) for this connection; the host proves itself
-       *  with hex HMAC-SHA256(key, 'romulus-host:' + nonce) in `configure.auth` or an `auth` message. */
-      nonce?: string;
       /** State, so a node that reconnects (e.g. after its own restart) can adopt without reconfiguring. */
       configured: boolean;
       ready: boolean;
@@ -61,8 +54,6 @@ export const GUEST_ERROR_CODES = [
   'UNKNOWN_MESSAGE',
   /** A message whose fields are wrong (e.g. `time.now` not ms since epoch, a `sync` without its nonce). */
   'BAD_MESSAGE',
-  /** The link has not proved it speaks for the host (transports with a handshake); the link is closed. */
-  'NOT_AUTHENTICATED',
   /** `configure` whose fields are wrong; nothing was started, a corrected configure may follow. */
   'BAD_CONFIGURE',
   /** A second `configure`: the first one stands (a `hello` with the state follows). */
@@ -75,19 +66,12 @@ export const GUEST_ERROR_CODES = [
 export type GuestErrorCode = (typeof GUEST_ERROR_CODES)[number];
 
 /** Error codes that end a `configure`: the workload will not run from it. */
-export const CONFIGURE_FAILURE_CODES: readonly GuestErrorCode[] = ['BAD_CONFIGURE', 'ALREADY_CONFIGURED', 'WORKLOAD_START_FAILED', 'NOT_AUTHENTICATED'];
+export const CONFIGURE_FAILURE_CODES: readonly GuestErrorCode[] = ['BAD_CONFIGURE', 'ALREADY_CONFIGURED', 'WORKLOAD_START_FAILED'];
 
 export type HostToGuest =
   /** Sent by the host on every (re)connect; the guest answers with `hello`. The guest also sends `hello`
    *  unprompted every second until it is configured (virtio-serial drops writes while no host is attached). */
-  | {
-      t: 'sync';
-      /** TCP transport only: the host's fresh random nonce (hex, >= 16 bytes) the guest must answer. */
-      nonce?: string;
-    }
-  /** TCP transport only: the host's proof for a connection to an already configured guest (adoption). Until
-   *  the host has proved itself (here or in `configure.auth`) the guest answers only `sync`. */
-  | { t: 'auth'; auth: string }
+  | { t: 'sync' }
   | {
       t: 'configure';
       /** Host wall clock (ms since epoch): the guest sets its clock from it (microvm has no RTC). */
@@ -95,8 +79,6 @@ export type HostToGuest =
       hostname: string;
       env: Record<string, string>;
       secrets: Record<string, string>;
-      /** Present only on the TCP transport (answer to the guest's challenge). */
-      auth?: string;
     }
   | { t: 'time'; now: number }
   | { t: 'ping'; id: string }
@@ -113,19 +95,3 @@ export const CMDLINE = {
   /** 'virtio' (default) or 'vsock': added by the VMM driver, which owns the channel. */
   channel: 'romulus.channel',
 } as const;
-
-/** TCP transport handshake proofs (hex HMAC-SHA256 keyed by the hex channel key). The guest answers the
- *  host's `sync.nonce` with tcpGuestProof in `hello.challenge`; the host answers the guest's `hello.nonce`
- *  with tcpHostProof in `configure.auth` or an `auth` message. Distinct prefixes keep one proof from being
- *  replayed as the other. */
-export function tcpGuestProof(keyHex: string, hostNonce: string): string {
-  return createHmac('sha256', Buffer.from(keyHex, 'hex')).update(`romulus-guest:${hostNonce}`).digest('hex');
-}
-export function tcpHostProof(keyHex: string, guestNonce: string): string {
-  return createHmac('sha256', Buffer.from(keyHex, 'hex')).update(`romulus-host:${guestNonce}`).digest('hex');
-}
-/** Constant-time comparison of two hex proofs. */
-export function proofMatches(expected: string, got: unknown): boolean {
-  if (typeof got !== 'string' || got.length !== expected.length) return false;
-  return timingSafeEqual(Buffer.from(expected), Buffer.from(got));
-}

@@ -1,3 +1,4 @@
+export * from './base58.ts';
 export * from './errors.ts';
 export * from './fastify-errors.ts';
 export * from './http-guard.ts';

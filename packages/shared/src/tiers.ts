@@ -17,6 +17,12 @@ export const DEFAULT_TIERS: Record<TierName, TierConfig> = {
   power: { min: 5_000_000, cores: 8, memory: 8192 },
 };
 
+/** The smallest holding (whole tokens) that earns any tier: below it a wallet gets nothing. The gateway's
+ *  config refuses an empty tier table; for one anyway, no holding is enough (Infinity). */
+export function lowestTierMin(tiers: Record<TierName, TierConfig> = DEFAULT_TIERS): number {
+  return Math.min(...Object.values(tiers).map((t) => t.min));
+}
+
 /** The highest tier whose minimum the holding reaches, or null. `wholeTokens` is raw amount / 10^decimals. */
 export function tierFor(wholeTokens: bigint, tiers: Record<TierName, TierConfig> = DEFAULT_TIERS): { name: TierName; config: TierConfig } | null {
   let best: { name: TierName; config: TierConfig } | null = null;

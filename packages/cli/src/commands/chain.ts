@@ -1,10 +1,11 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { KeypairSigner } from '@romulus/sdk';
+import type { RemoteChain } from '@romulus/chain/remote';
+import { KeypairSigner, RomulusNetworkError } from '@romulus/sdk';
 import type { Context } from '../context.ts';
 import { CliError, EXIT } from '../io.ts';
 import { emit, fields } from '../output.ts';
-import { ChainRpc } from '../stack/chain-rpc.ts';
 import { stackDirs } from '../stack/options.ts';
 import { readStackFile } from '../stack/stack-file.ts';
 
@@ -19,6 +20,39 @@ function localChain(ctx: Context, rpcFlag?: string): { url: string; stateDir: st
     url: rpcFlag ?? ctx.io.env.ROMULUS_RPC_URL ?? stack?.chain.url ?? 'http://127.0.0.1:8899',
     stateDir: stack?.chain.stateDir ?? stackDirs(ctx.dataDir).chain,
   };
+}
+
+/** The admin token the chain keeps in <stateDir>/admin-token (mode 0600). */
+function readAdminToken(stateDir: string): string {
+  const file = path.join(stateDir, 'admin-token');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(
+      code === 'ENOENT'
+        ? `no local chain in ${stateDir} (start the stack with \`romulus up\` first)`
+        : `cannot read the local chain's admin token ${file}: ${(err as Error).message}`,
+      EXIT.FAILED,
+      'NO_LOCAL_CHAIN',
+    );
+  }
+}
+
+/**
+ * Runs calls on the chain's RPC client (@romulus/chain's RemoteChain, loaded only by these commands) and
+ * says its failures the CLI's way: not reached is UNREACHABLE like an unreachable gateway, anything else
+ * CHAIN_RPC.
+ */
+async function withChain<T>(url: string, adminToken: string | undefined, f: (chain: RemoteChain) => Promise<T>): Promise<T> {
+  const { RemoteChain, ChainRpcError } = await import('@romulus/chain/remote');
+  try {
+    return await f(new RemoteChain(url, adminToken));
+  } catch (err) {
+    if (!(err instanceof ChainRpcError)) throw err;
+    if (err.code === 'UNREACHABLE') throw new RomulusNetworkError(url, err.cause);
+    throw new CliError(err.message, EXIT.FAILED, 'CHAIN_RPC');
+  }
 }
 
 function walletArg(ctx: Context, wallet: string | undefined): string {
@@ -52,9 +86,10 @@ export function registerChainCommands(program: Command, ctxOf: ContextOf): void 
       if (!/^\d+(\.\d+)?$/.test(amount)) throw new CliError(`not an amount of tokens: ${amount}`, EXIT.USAGE, 'BAD_ARGUMENT');
       const wallet = walletArg(ctx, walletGiven);
       const where = localChain(ctx, o.rpc);
-      const rpc = new ChainRpc(where.url, ChainRpc.readAdminToken(where.stateDir));
-      const r = await rpc.fund(wallet, amount);
-      const info = await rpc.balance(wallet);
+      const { r, info } = await withChain(where.url, readAdminToken(where.stateDir), async (rpc) => {
+        const r = await rpc.fund(wallet, amount);
+        return { r, info: await rpc.balance(wallet) };
+      });
       emit(ctx.io, ctx.json, { success: true, wallet, funded: amount, signature: r.signature, balance: info.ui }, () =>
         fields([
           ['wallet', wallet],
@@ -73,8 +108,7 @@ export function registerChainCommands(program: Command, ctxOf: ContextOf): void 
     .action(async (walletGiven: string | undefined, o: { rpc?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
       const wallet = walletArg(ctx, walletGiven);
-      const rpc = new ChainRpc(localChain(ctx, o.rpc).url);
-      const info = await rpc.balance(wallet);
+      const info = await withChain(localChain(ctx, o.rpc).url, undefined, (rpc) => rpc.balance(wallet));
       emit(ctx.io, ctx.json, { success: true, wallet, balance: info.ui, raw: info.raw, decimals: info.decimals }, () => `${info.ui} tokens (${wallet})`);
     });
 }

@@ -3,6 +3,7 @@ import {
   badRequest,
   conflict,
   forbidden,
+  lowestTierMin,
   notFound,
   tierFor,
   unavailable,
@@ -72,7 +73,7 @@ export class AgentService {
     }
     const tier = tierFor(balance.whole, this.cfg.tiers);
     if (!tier) {
-      const lowest = Math.min(...Object.values(this.cfg.tiers).map((t) => t.min));
+      const lowest = lowestTierMin(this.cfg.tiers);
       throw forbidden(`holding ${balance.whole} tokens; the lowest tier needs ${lowest}`, 'INSUFFICIENT_BALANCE', {
         balance: balance.whole.toString(),
         required: lowest,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { getOffchainMessageEncoder } from '@solana/offchain-messages';
 import { address } from '@solana/kit';
 import { TestWallet } from '../testing/wallet.ts';
-import { decodeBase58, encodeBase58 } from './base58.ts';
+import { encodeBase58 } from '@romulus/shared';
 import { cliEnvelope, v0Envelope, v1Envelope } from './offchain.ts';
 import { AuthError, SignatureVerifier, decodeSignature } from './verifier.ts';
 
@@ -28,16 +28,6 @@ function verifierWithMemoryClaims(now = () => Date.now()) {
 async function rejects(p: Promise<unknown>, code: string) {
   await assert.rejects(p, (err: unknown) => err instanceof AuthError && err.status === 401 && err.code === code);
 }
-
-describe('base58', () => {
-  it('round-trips random bytes and leading zeros', () => {
-    for (const bytes of [new Uint8Array([0, 0, 1, 2]), new Uint8Array(32).fill(255), new Uint8Array(Buffer.from('romulus'))]) {
-      assert.deepEqual(decodeBase58(encodeBase58(bytes)), bytes);
-    }
-    assert.equal(encodeBase58(Buffer.from('hello world')), 'StV1DL6CwTryKyV');
-    assert.equal(decodeBase58('0OIl'), null);
-  });
-});
 
 describe('off-chain envelopes match @solana/offchain-messages', () => {
   const w = new TestWallet();

@@ -1,6 +1,6 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { ApiError } from '@romulus/shared';
-import { decodeBase58 } from './base58.ts';
+import { decodeBase58 } from '@romulus/shared';
 import { candidateMessages } from './offchain.ts';
 
 /** What a signed request proves once verified. */

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { encodeBase58 } from '../auth/base58.ts';
+import { encodeBase58 } from '@romulus/shared';
 import { cliEnvelope, v0Envelope, v1Envelope } from '../auth/offchain.ts';
 
 /**

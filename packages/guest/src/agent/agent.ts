@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { GuestToHost, HostToGuest } from '@romulus/shared/guest-protocol';
-import { GUEST_PROTOCOL_VERSION, proofMatches, tcpGuestProof, tcpHostProof } from '@romulus/shared/guest-protocol';
+import { GUEST_PROTOCOL_VERSION } from '@romulus/shared/guest-protocol';
 import { runExec } from './exec.ts';
 import { readWorkloadSpec, type WorkloadSpec } from './manifest.ts';
 import { waitReady } from './probe.ts';
@@ -15,8 +15,6 @@ export interface AgentDeps {
   transport: Transport;
   manifestPath: string;
   passwdPath?: string;
-  /** Hex channel key; required for transports whose links require auth (TCP). */
-  channelKey?: string;
   initStartedAtUptime: number;
   uptime(): number;
   setClock(ms: number): Promise<void>;
@@ -48,7 +46,6 @@ export class GuestAgent {
   private state: State = 'waiting';
   private link: Link | null = null;
   private readonly links = new Set<Link>();
-  private readonly hostNonces = new Map<number, string>();
   private workload = new Workload();
   private spec: WorkloadSpec | null = null;
   private user: UserInfo | null = null;
@@ -69,11 +66,11 @@ export class GuestAgent {
       onLine: (link, line) => void this.onLine(link, line),
       onClose: (link) => this.onClose(link),
     });
-    // Until configured, say hello every interval on links that need no handshake: a host that attaches
-    // late (virtio-serial) learns we are up without having to ask.
+    // Until configured, say hello every interval: a host that attaches late (virtio-serial) learns we are
+    // up without having to ask.
     this.helloTimer = setInterval(() => {
       if (this.configured) return this.stopHelloTimer();
-      for (const l of this.links) if (!l.requiresAuth) this.sendHello(l);
+      for (const l of this.links) this.sendHello(l);
     }, this.deps.helloIntervalMs ?? 1000);
   }
 
@@ -91,15 +88,12 @@ export class GuestAgent {
 
   private onConnect(link: Link): void {
     this.links.add(link);
-    if (!link.requiresAuth) {
-      this.link = link;
-      this.sendHello(link);
-    }
+    this.link = link;
+    this.sendHello(link);
   }
 
   private onClose(link: Link): void {
     this.links.delete(link);
-    this.hostNonces.delete(link.id);
     if (this.link === link) this.link = null;
   }
 
@@ -107,7 +101,7 @@ export class GuestAgent {
     link?.send(JSON.stringify(msg), kind);
   }
 
-  /** Events go to the link the host last proved itself on. */
+  /** Events go to the link the host last spoke on. */
   private emit(msg: GuestToHost, kind: LineKind = 'control'): void {
     this.send(this.link, msg, kind);
   }
@@ -123,23 +117,7 @@ export class GuestAgent {
       ready: this.state === 'ready',
       workloadPid: this.workload.running ? this.workload.pid : null,
     };
-    if (link.requiresAuth) {
-      const hostNonce = this.hostNonces.get(link.id);
-      if (!hostNonce || !this.deps.channelKey) return;
-      hello.challenge = tcpGuestProof(this.deps.channelKey, hostNonce);
-      hello.nonce = link.guestNonce ?? undefined;
-    }
     this.send(link, hello, 'hello');
-  }
-
-  private hostProofOk(link: Link, auth: unknown): boolean {
-    if (!this.deps.channelKey || !link.guestNonce) return false;
-    return proofMatches(tcpHostProof(this.deps.channelKey, link.guestNonce), auth);
-  }
-
-  private authenticate(link: Link): void {
-    link.authenticated = true;
-    this.link = link;
   }
 
   private async onLine(link: Link, line: string): Promise<void> {
@@ -154,36 +132,11 @@ export class GuestAgent {
       return;
     }
 
-    if (link.requiresAuth && !link.authenticated) {
-      if (msg.t === 'sync') {
-        if (typeof msg.nonce !== 'string' || !/^[0-9a-f]{32,128}$/i.test(msg.nonce)) {
-          this.send(link, { t: 'error', code: 'BAD_MESSAGE', message: 'sync on this transport needs a hex nonce (16-64 bytes)' });
-          return;
-        }
-        this.hostNonces.set(link.id, msg.nonce);
-        this.sendHello(link);
-        return;
-      }
-      const auth = msg.t === 'auth' || msg.t === 'configure' ? msg.auth : undefined;
-      if (!this.hostNonces.has(link.id) || !this.hostProofOk(link, auth)) {
-        this.deps.log(`rejected an unauthenticated ${msg.t} on link ${link.id}`);
-        this.send(link, { t: 'error', code: 'NOT_AUTHENTICATED', message: 'not authenticated' });
-        await link.flush();
-        link.close();
-        return;
-      }
-      this.authenticate(link);
-      if (msg.t === 'auth') return;
-    }
-
     switch (msg.t) {
       case 'sync':
-        if (!link.requiresAuth) this.link = link;
-        else if (typeof msg.nonce === 'string') this.hostNonces.set(link.id, msg.nonce);
+        this.link = link;
         this.sendHello(link);
         return;
-      case 'auth':
-        return; // already authenticated (or a transport without auth)
       case 'configure':
         return this.configure(link, msg);
       case 'time':

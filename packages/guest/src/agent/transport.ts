@@ -1,16 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { LineSplitter } from './lines.ts';
 
 /**
- * How lines reach the host. Transports behind one shape:
+ * How lines reach the host. Transports behind one shape, each one long-lived link on a channel only the
+ * host can reach (so nothing to authenticate):
  *  - FdTransport: a character device opened read-write (the virtio-serial port, QEMU), or a pair of paths
- *    (FIFOs in tests). One long-lived link; the host side comes and goes underneath it.
+ *    (FIFOs in tests). The host side comes and goes underneath it.
  *  - SocketTransport: a unix socket to init's channel relay, which accepts the host's vsock connections
- *    (Firecracker) and relays the current one. Also one long-lived link.
- *  - TcpTransport: a listener; one link per connection, each must authenticate (no VMM driver uses it).
+ *    (Firecracker) and relays the current one.
  */
 
 /** What a queued line is, so a slow or absent host costs bounded memory: logs are dropped first, a
@@ -19,11 +18,6 @@ export type LineKind = 'control' | 'log' | 'hello';
 
 export interface Link {
   readonly id: number;
-  /** TCP links must prove the host holds the channel key before anything but `sync` is served. */
-  readonly requiresAuth: boolean;
-  /** This link's random nonce the host must answer (TCP only). */
-  readonly guestNonce: string | null;
-  authenticated: boolean;
   send(line: string, kind: LineKind): void;
   /** Resolves once everything queued so far was handed to the kernel (or the link is gone). */
   flush(): Promise<void>;
@@ -91,7 +85,7 @@ export class FdTransport implements Transport {
     const queue = new OutQueue(async (data) => {
       await this.writeFd!.write(data);
     });
-    const link = keylessLink(queue);
+    const link = queueLink(queue);
     h.onConnect(link);
     const splitter = new LineSplitter((l) => h.onLine(link, l), 1024 * 1024);
     void (async () => {
@@ -120,13 +114,10 @@ export class FdTransport implements Transport {
   }
 }
 
-/** A link on a channel only the host can reach (virtio-serial, the vsock relay): no key, nothing to prove. */
-function keylessLink(queue: OutQueue): Link {
+/** A link on a channel only the host can reach (virtio-serial, the vsock relay). */
+function queueLink(queue: OutQueue): Link {
   return {
     id: nextLinkId++,
-    requiresAuth: false,
-    guestNonce: null,
-    authenticated: true,
     send: (line, kind) => queue.push(line, kind),
     flush: () => queue.flush(),
     close: () => {},
@@ -157,7 +148,7 @@ export class SocketTransport implements Transport {
     const queue = new OutQueue(
       (data) => new Promise<void>((resolve, reject) => (sock.destroyed ? reject(new Error('channel socket closed')) : sock.write(data, (e) => (e ? reject(e) : resolve())))),
     );
-    const link = keylessLink(queue);
+    const link = queueLink(queue);
     const splitter = new LineSplitter((l) => h.onLine(link, l), 1024 * 1024);
     sock.on('data', (d) => splitter.push(d));
     sock.on('error', () => {});
@@ -167,58 +158,6 @@ export class SocketTransport implements Transport {
 
   async close(): Promise<void> {
     this.sock?.destroy();
-  }
-}
-
-/** TCP listener whose links each authenticate with the channel key (kept for the agent's key handshake). */
-export class TcpTransport implements Transport {
-  private server: net.Server | null = null;
-  private sockets = new Set<net.Socket>();
-  constructor(
-    private readonly port: number,
-    private readonly host = '0.0.0.0',
-  ) {}
-
-  get address(): net.AddressInfo | null {
-    return (this.server?.address() as net.AddressInfo | null) ?? null;
-  }
-
-  start(h: TransportHandlers): Promise<void> {
-    this.server = net.createServer((sock) => {
-      this.sockets.add(sock);
-      sock.setNoDelay(true);
-      const link: Link = {
-        id: nextLinkId++,
-        requiresAuth: true,
-        guestNonce: randomBytes(32).toString('hex'),
-        authenticated: false,
-        send: (line, kind) => {
-          // Backpressure: drop log lines rather than buffer without bound for a host that does not read.
-          if (kind === 'log' && sock.writableLength > 4 * 1024 * 1024) return;
-          if (!sock.destroyed) sock.write(line + '\n');
-        },
-        flush: () => new Promise((r) => (sock.destroyed || sock.writableLength === 0 ? r() : sock.write('', () => r()))),
-        close: () => sock.destroy(),
-      };
-      // An unauthenticated peer may not make us buffer much: cap its line length.
-      const splitter = new LineSplitter((l) => h.onLine(link, l), 1024 * 1024);
-      sock.on('data', (d) => splitter.push(d));
-      sock.on('error', () => {});
-      sock.on('close', () => {
-        this.sockets.delete(sock);
-        h.onClose(link);
-      });
-      h.onConnect(link);
-    });
-    return new Promise((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.port, this.host, () => resolve());
-    });
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 }
 

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController } from 'fastify';
 import { Type } from 'typebox';
 import {
@@ -13,7 +14,6 @@ import {
   unauthorized,
   type Health,
   type Logger,
-  type VmState,
 } from '@romulus/shared';
 import type { VmManager } from '../manager/vm-manager.ts';
 import type { NodeMetrics } from '../metrics.ts';
@@ -43,7 +43,8 @@ const WaitQuery = Type.Object(
 );
 const MAX_WAIT_MS = 15 * 60 * 1000;
 
-/** The node's HTTP API (routes documented in packages/shared/src/node-api.ts). */
+/** The node's HTTP API (routes documented in packages/shared/src/node-api.ts). Handlers get params, query and
+ *  body typed from their route schemas (TypeBox type provider, as the gateway's routes do). */
 export function buildApi(d: ApiDeps) {
   const app = Fastify({
     loggerInstance: d.log.child({ component: 'api' }),
@@ -54,7 +55,7 @@ export function buildApi(d: ApiDeps) {
     serverFactory: (handler) => createGuardedServer(d.httpLimits, { request: handler }),
     clientErrorHandler: () => {},
     frameworkErrors: (err, req, reply) => void renderFrameworkError(err, req, reply as never),
-  });
+  }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler((err, req, reply) => renderError(err as Parameters<typeof renderError>[0], reply, req.log));
   app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
@@ -83,35 +84,35 @@ export function buildApi(d: ApiDeps) {
   app.get('/v1/images', async () => ({ images: d.manager.ctx.images.list() }));
 
   app.post('/v1/vms', { schema: { body: CreateVmRequest } }, async (req, reply) => {
-    const vm = d.manager.create(req.body as CreateVmRequest);
+    const vm = d.manager.create(req.body);
     return reply.status(201).send(vm);
   });
 
   app.get('/v1/vms', async () => ({ vms: d.manager.list() }));
 
-  app.get('/v1/vms/:id', { schema: { params: IdParams } }, async (req) => d.manager.get((req.params as { id: string }).id));
+  app.get('/v1/vms/:id', { schema: { params: IdParams } }, async (req) => d.manager.get(req.params.id));
 
   app.post('/v1/vms/:id/stop', { schema: { params: IdParams } }, async (req, reply) => {
-    const { vm } = d.manager.stop((req.params as { id: string }).id);
+    const { vm } = d.manager.stop(req.params.id);
     return reply.status(202).send(vm);
   });
 
   app.delete('/v1/vms/:id', { schema: { params: IdParams } }, async (req) => {
-    await d.manager.delete((req.params as { id: string }).id);
+    await d.manager.delete(req.params.id);
     return { success: true };
   });
 
   app.get('/v1/vms/:id/wait', { schema: { params: IdParams, querystring: WaitQuery } }, async (req) => {
-    const q = req.query as { state: VmState; timeoutMs?: string };
+    const q = req.query;
     const timeoutMs = q.timeoutMs === undefined ? 60_000 : Number(q.timeoutMs);
     if (timeoutMs > MAX_WAIT_MS) throw badRequest(`timeoutMs must be at most ${MAX_WAIT_MS}`, 'VALIDATION_FAILED');
-    return d.manager.wait((req.params as { id: string }).id, q.state, timeoutMs);
+    return d.manager.wait(req.params.id, q.state, timeoutMs);
   });
 
   void app.register(eventsRoutes, { manager: d.manager });
 
   app.post('/v1/vms/:id/exec', { schema: { params: IdParams, body: ExecRequest } }, async (req) =>
-    d.manager.exec((req.params as { id: string }).id, req.body as ExecRequest),
+    d.manager.exec(req.params.id, req.body),
   );
 
   app.get('/metrics', async (_req, reply) => {

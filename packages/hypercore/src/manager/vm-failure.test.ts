@@ -9,7 +9,6 @@ test('each guest error code either ends a configure (with the VM failure it stan
     UNKNOWN_MESSAGE: null,
     BAD_MESSAGE: null,
     SET_CLOCK_FAILED: null,
-    NOT_AUTHENTICATED: 'CONFIGURE_REFUSED',
     BAD_CONFIGURE: 'CONFIGURE_REFUSED',
     ALREADY_CONFIGURED: 'CONFIGURE_REFUSED',
     WORKLOAD_START_FAILED: 'WORKLOAD_START_FAILED',

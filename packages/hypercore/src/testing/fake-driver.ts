@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { GuestToHost, HostToGuest } from '@romulus/shared';
+import { GUEST_PROTOCOL_VERSION, type GuestToHost, type HostToGuest } from '@romulus/shared';
 import type { RunningVm, VmLaunchSpec, VmmDriver, VmmProbeResult } from '../vmm/types.ts';
 import { onJsonLines } from '../vmm/json-lines.ts';
 
@@ -90,7 +90,7 @@ export class FakeDriver implements VmmDriver {
       const m = msg as HostToGuest;
       if (b.silent) return;
       if (m.t === 'sync') {
-        send({ t: 'hello', v: 1, agentVersion: 'fake', initStartedAtUptime: 0.5, helloAtUptime: 0.9, configured: vm.configured, ready: vm.ready, workloadPid: vm.configured ? 42 : null });
+        send({ t: 'hello', v: GUEST_PROTOCOL_VERSION, agentVersion: 'fake', initStartedAtUptime: 0.5, helloAtUptime: 0.9, configured: vm.configured, ready: vm.ready, workloadPid: vm.configured ? 42 : null });
       } else if (m.t === 'configure') {
         vm.configured = true;
         vm.env = { ...m.env, ...m.secrets };

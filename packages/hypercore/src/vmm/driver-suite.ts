@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { GUEST_PROTOCOL_VERSION } from '@romulus/shared';
 import { detectCgroups, VmCgroup } from './cgroups.ts';
 import { GuestChannel } from '../guest/channel.ts';
 import { buildCmdline } from '../manager/cmdline.ts';
@@ -148,7 +149,7 @@ export function runDriverSuite(name: string, makeDriver: () => VmmDriver, env: D
           ch = await GuestChannel.connect(vm.channel, 5000);
           const hello = await ch.handshake(Math.min(10_000, Math.max(1000, deadline - Date.now())));
           figures.spawnToHelloMs = Date.now() - vm.spawnedAt;
-          assert.equal(hello.v, 1);
+          assert.equal(hello.v, GUEST_PROTOCOL_VERSION);
           vmA = vm;
           chan = ch;
           break;

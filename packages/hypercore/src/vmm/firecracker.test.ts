@@ -7,7 +7,7 @@ import { isProcessAlive, pidStartTime } from './proc.ts';
 import { writeLaunchRecord } from './launch-record.ts';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GUEST_VSOCK_PORT, kernelPath as defaultKernelPath, imagesDir } from '@romulus/shared';
+import { GUEST_PROTOCOL_VERSION, GUEST_VSOCK_PORT, kernelPath as defaultKernelPath, imagesDir } from '@romulus/shared';
 import { GuestChannel } from '../guest/channel.ts';
 import { buildCmdline } from '../manager/cmdline.ts';
 import { detectCgroups, removeCgroupParent, VmCgroup } from './cgroups.ts';
@@ -180,7 +180,7 @@ describe('firecracker driver against a fake Firecracker that validates every req
     const body = (p: string) => seq.find((c) => c.path === p)!.body!;
     // The driver names its channel; nothing secret is in the boot args (they show in GET /vm/config and snapshots).
     assert.deepEqual(body('/boot-source'), { kernel_image_path: s.kernelPath, boot_args: `${s.kernelCmdline} romulus.channel=vsock` });
-    assert.doesNotMatch(String(body('/boot-source').boot_args), /chkey|key=/);
+    assert.doesNotMatch(String(body('/boot-source').boot_args), /key=/);
     assert.deepEqual(body('/vsock'), { guest_cid: 3, uds_path: path.join(s.stateDir, 'vsock.sock') });
     assert.deepEqual(body('/drives/rootfs'), { drive_id: 'rootfs', path_on_host: s.rootfsPath, is_root_device: true, is_read_only: true });
     assert.equal(body('/drives/disk').is_read_only, false);
@@ -209,7 +209,7 @@ describe('firecracker driver against a fake Firecracker that validates every req
     const adopted = await driver.adopt(mkSpec('fc-a').stateDir);
     assert.equal(adopted?.pid, vmA.pid);
     assert.deepEqual(adopted?.channel, vmA.channel);
-    assert.equal((await hello(adopted!)).v, 1);
+    assert.equal((await hello(adopted!)).v, GUEST_PROTOCOL_VERSION);
   });
 
   let snapDir: string;
@@ -242,7 +242,7 @@ describe('firecracker driver against a fake Firecracker that validates every req
     const info = await fcRequest(path.join(sB.stateDir, 'fc.sock'), 'GET', '/');
     assert.equal((info.body as { state: string }).state, 'Running');
     assert.deepEqual(vmB.channel, { kind: 'vsock', path: path.join(sB.stateDir, 'vsock.sock'), port: GUEST_VSOCK_PORT });
-    assert.equal((await hello(vmB)).v, 1, 'the restored VM answers on its own socket');
+    assert.equal((await hello(vmB)).v, GUEST_PROTOCOL_VERSION, 'the restored VM answers on its own socket');
     await driver.kill(vmB);
     assert.equal(driver.isAlive(vmB), false);
     assert.equal(existsSync(path.join(sB.stateDir, 'fc.sock')), false);

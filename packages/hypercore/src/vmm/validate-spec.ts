@@ -13,7 +13,7 @@ export const QEMU_LIMITS: VmmLimits = { maxVcpus: 64, idUnderscore: true };
 export const FIRECRACKER_LIMITS: VmmLimits = { maxVcpus: 32, idUnderscore: false };
 
 /** Cmdline keys only a driver may set: the guest channel is the driver's. */
-const DRIVER_KEYS = [CMDLINE.channel, 'romulus.chkey'];
+const DRIVER_KEYS = [CMDLINE.channel];
 
 /**
  * Defence in depth: the manager validates API input, the driver refuses specs that would misbehave.

@@ -14,7 +14,7 @@
 import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { GUEST_VSOCK_PORT } from '@romulus/shared';
+import { GUEST_PROTOCOL_VERSION, GUEST_VSOCK_PORT } from '@romulus/shared';
 import { FirecrackerSpec } from './firecracker-spec.ts';
 
 const argv = process.argv.slice(2);
@@ -95,7 +95,7 @@ function bindVsock(udsPath: string): void {
           continue;
         }
         if (msg.t === 'sync') {
-          sock.write(`${JSON.stringify({ t: 'hello', v: 1, agentVersion: 'fake-firecracker', initStartedAtUptime: 0.1, helloAtUptime: 0.2, configured: false, ready: false, workloadPid: null })}\n`);
+          sock.write(`${JSON.stringify({ t: 'hello', v: GUEST_PROTOCOL_VERSION, agentVersion: 'fake-firecracker', initStartedAtUptime: 0.1, helloAtUptime: 0.2, configured: false, ready: false, workloadPid: null })}\n`);
         }
       }
     });

@@ -1,6 +1,7 @@
 /**
- * Base58 (Bitcoin alphabet, as Solana uses it). Small and allocation-light because every signed request
- * decodes a wallet and usually a signature.
+ * Base58 (Bitcoin alphabet, as Solana uses it): the one codec of the project (gateway, SDK, CLI). Small
+ * and allocation-light because every signed request the gateway serves decodes a wallet and usually a
+ * signature; checked against @solana/kit's codec in packages/sdk/src/base58.test.ts.
  */
 const ALPHABET = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 const INDEX = new Int8Array(128).fill(-1);
