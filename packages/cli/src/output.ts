@@ -52,8 +52,8 @@ export function reportError(io: CliIo, json: boolean, err: unknown, gatewayUrl?:
     code = err.code;
     message = err.message;
     details = { status: err.status, ...err.details };
-    if (err.status === 409 && err.agentId) hint = `your wallet already runs agent ${err.agentId}: \`romulus status ${err.agentId}\`, or \`romulus stop ${err.agentId}\` first`;
-    if (err.status === 403 && /balance|token|tier/i.test(err.message)) hint = 'on the local stack, `romulus chain fund <amount>` adds tokens to your wallet';
+    if (err.code === 'AGENT_EXISTS' && err.agentId) hint = `your wallet already runs agent ${err.agentId}: \`romulus status ${err.agentId}\`, or \`romulus stop ${err.agentId}\` first`;
+    if (err.code === 'INSUFFICIENT_BALANCE' || err.code === 'TIER_TOO_SMALL') hint = 'on the local stack, `romulus chain fund <amount>` adds tokens to your wallet';
   } else if (err instanceof RomulusNetworkError) {
     code = 'UNREACHABLE';
     message = err.message;
