@@ -154,7 +154,7 @@ describe('base image boots on the project kernel and serves the guest protocol',
     ch.send({ t: 'shutdown' });
     const exit = await ch.waitFor('exit');
     assert.equal(exit.signal === 'SIGKILL', false, 'the workload stopped on SIGTERM');
-    const code = await Promise.race([vm.exited, new Promise((r) => setTimeout(() => r('timeout'), 120_000))]);
+    const code = await Promise.race([vm.exited, new Promise((r) => setTimeout(() => r('timeout'), 120_000).unref())]);
     assert.equal(code, 0, `QEMU exit ${code}`);
     assert.match(vm.consoleText(), /romulus-init: power off: the guest agent asked/);
 

@@ -31,7 +31,7 @@ for (let i = 0; i < runs; i++) {
     rows.push(row);
     console.log(`run ${i + 1}: ${Object.entries(row).map(([k, v]) => `${k}=${Math.round(v)}ms`).join(' ')}`);
     ch.send({ t: 'shutdown' });
-    await Promise.race([vm.exited, new Promise((r) => setTimeout(r, 60_000))]);
+    await Promise.race([vm.exited, new Promise((r) => setTimeout(r, 60_000).unref())]);
   } finally {
     ch?.close();
     vm.kill();

@@ -55,7 +55,7 @@ describe('probe boot without a VM disk', { timeout: 10 * 60_000 }, () => {
     assert.match(w.stdout, /^probe\n/);
     assert.doesNotMatch(w.stdout, /\/dev\/vdb/, 'the second disk is not mounted');
     ch.send({ t: 'shutdown' });
-    const code = await Promise.race([vm.exited, new Promise((r) => setTimeout(() => r('timeout'), 120_000))]);
+    const code = await Promise.race([vm.exited, new Promise((r) => setTimeout(() => r('timeout'), 120_000).unref())]);
     assert.equal(code, 0);
     assert.equal(await sha256(rootfs), before_);
     assert.equal(await sha256(vm.disk), blankDisk, 'the second disk was not written');
