@@ -46,3 +46,10 @@ test('bad values are named in the error', () => {
   assert.throws(() => parseConfig({ nodeToken: token, network: { bridge: 'this-name-is-too-long' } }, {}, host), /network\.bridge/);
   assert.throws(() => parseConfig({ nodeToken: token, capacity: { memoryReserveMib: 30000 } }, {}, host), /64 MiB/);
 });
+
+test('VMM confinement: on unless the operator turns it off', () => {
+  assert.deepEqual(parseConfig({ nodeToken: token }, {}, host).vmmConfinement, {}); // auto: on as root
+  assert.deepEqual(parseConfig({ nodeToken: token, vmmConfinement: { enabled: false } }, {}, host).vmmConfinement, { enabled: false });
+  assert.throws(() => parseConfig({ nodeToken: token, vmmConfinement: { uidBase: 10 } }, {}, host), /vmmConfinement\.uidBase/);
+  assert.throws(() => parseConfig({ nodeToken: token, vmmConfinement: { jail: '/' } }, {}, host), /vmmConfinement/);
+});

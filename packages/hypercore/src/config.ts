@@ -58,6 +58,20 @@ export const NodeConfigInput = z
     driver: z.enum(['qemu', 'firecracker']).default('qemu'),
     /** Passed through to the driver factory (binary paths, accel override, ...). */
     driverOptions: z.record(z.string(), z.unknown()).default({}),
+    /**
+     * Least privilege for the VMMs (vmm/confine.ts): each runs as a uid of its own, with no capabilities,
+     * in a mount namespace holding only its own files. On by default whenever the daemon runs as root;
+     * `enabled: false` runs VMMs as the daemon's user (root) as before; `enabled: true` refuses to start
+     * a daemon that is not root.
+     */
+    vmmConfinement: z
+      .object({
+        enabled: z.boolean().optional(),
+        uidBase: z.number().int().min(1000).max(0xfffe0000).optional(),
+        uidCount: z.number().int().min(1).max(1 << 20).optional(),
+      })
+      .strict()
+      .default({}),
     capacity: z
       .object({
         vcpus: z.number().int().min(1).optional(),
@@ -113,6 +127,7 @@ export interface NodeConfig {
   kernelPath: string;
   driver: 'qemu' | 'firecracker';
   driverOptions: Record<string, unknown>;
+  vmmConfinement: { enabled?: boolean; uidBase?: number; uidCount?: number };
   capacity: { vcpus: number; memoryMib: number };
   network: {
     bridge: string;
@@ -175,6 +190,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     kernelPath: path.resolve(c.kernelPath ?? kernelPath()),
     driver: c.driver,
     driverOptions: c.driverOptions,
+    vmmConfinement: c.vmmConfinement,
     capacity: {
       vcpus: c.capacity.vcpus ?? Math.floor(host.cpus * c.capacity.vcpuOvercommit),
       memoryMib: memTotal,

@@ -48,7 +48,10 @@ function version(): string {
 async function makeDriver(c: NodeConfig, log: Logger): Promise<VmmDriver> {
   // Imported lazily so a unit test with a fake driver never loads the real adapters.
   const { createDriver } = await import('./vmm/index.ts');
-  return createDriver(c.driver, { ...(c.driverOptions as Record<string, never>), log: log.child({ component: `vmm-${c.driver}` }) });
+  const opts = c.driverOptions as Record<string, never>;
+  // driverOptions.confine (a test's registry/jail dirs) is the base; the node config's section wins.
+  const confine = { ...(opts.confine as object | undefined), ...c.vmmConfinement };
+  return createDriver(c.driver, { ...opts, confine, log: log.child({ component: `vmm-${c.driver}` }) });
 }
 
 /** A parsed config has every default resolved; an input may leave out whole sections (e.g. `network`). */

@@ -1,12 +1,13 @@
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger, type Logger } from '@romulus/shared';
 import { detectCgroups, VmCgroup, type CgroupLayout } from './cgroups.ts';
+import { runtimeDirOf, setTapOwner, VmmConfinement, type ConfineOptions } from './confine.ts';
 import { ConsoleLogCapper } from './console-log.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { readLaunchRecord } from './launch-record.ts';
 import { isProcessAlive, killAndWait, waitForExit } from './proc.ts';
-import type { RunningVm } from './types.ts';
+import type { RunningVm, VmLaunchSpec } from './types.ts';
 
 /**
  * What every driver of a VMM that runs as a detached process (qemu, firecracker) does the same way: the
@@ -24,6 +25,8 @@ export interface DetachedVmmOptions {
   pidsMax?: number;
   consoleLogMaxBytes?: number;
   probeTimeoutMs?: number;
+  /** Run each VMM unprivileged in a jail of its own (confine.ts); default on when the daemon is root. */
+  confine?: ConfineOptions;
   log?: Logger;
 }
 
@@ -32,6 +35,8 @@ export abstract class DetachedVmmDriver {
   protected readonly log: Logger;
   protected readonly capper: ConsoleLogCapper;
   private readonly cgroupLayout: CgroupLayout | null;
+  /** Null when VMMs run as the daemon's own user (not root, or confinement disabled). */
+  protected readonly confinement: VmmConfinement | null;
   /** Serialises start/restore/adopt per state dir within this process. */
   protected readonly perStateDir = new KeyedLock();
 
@@ -40,11 +45,27 @@ export abstract class DetachedVmmDriver {
     this.cgroupLayout = common.cgroups === false ? null : detectCgroups(common.cgroupRoot ?? '/sys/fs/cgroup');
     if (common.cgroups === true && !this.cgroupLayout) throw new Error('cgroups requested but no cgroup v1/v2 layout found');
     this.capper = new ConsoleLogCapper(common.consoleLogMaxBytes ?? 1024 * 1024);
+    this.confinement = VmmConfinement.enabled(common.confine) ? new VmmConfinement(common.confine) : null;
   }
 
   protected cgroupFor(id: string): VmCgroup | null {
     return this.cgroupLayout ? new VmCgroup(this.cgroupLayout, this.common.cgroupParent ?? 'romulus', id) : null;
   }
+  /**
+   * Get a VMM's runtime dir ready and, when confined, its jail: the files it writes are handed to its uid,
+   * its TAP too. Returns the launcher argv for spawnDetached (undefined: not confined).
+   */
+  protected prepareLaunch(spec: VmLaunchSpec, o: { readOnlyFiles: string[]; writableFiles: string[]; devices: string[] }): string[] | undefined {
+    if (!this.confinement) {
+      mkdirSync(runtimeDirOf(spec.stateDir), { recursive: true, mode: 0o700 });
+      return undefined;
+    }
+    const plan = this.confinement.prepare(spec.stateDir, o);
+    if (spec.tap) setTapOwner(spec.tap.name, plan.identity);
+    this.log.debug({ id: spec.id, uid: plan.identity.uid }, 'VMM confined');
+    return this.confinement.launcherArgv(plan);
+  }
+
   /** Sockets and pid files the VMM leaves in its state dir. */
   protected abstract runtimeFiles(stateDir: string): string[];
   /** Ask the VMM to end the guest (QMP reset, ctrl-alt-del); throws when the request could not be sent. */
@@ -121,5 +142,10 @@ export abstract class DetachedVmmDriver {
   protected async release(stateDir: string, cg: VmCgroup | null): Promise<void> {
     this.removeRuntimeFiles(stateDir);
     await cg?.remove();
+    if (this.confinement) {
+      // The disk and console log go back to root, the uid is free for another VM (after the VMM is gone).
+      const rec = readLaunchRecord(stateDir);
+      this.confinement.release(stateDir, rec ? [rec.spec.diskPath, rec.vm.consoleLogPath] : []);
+    }
   }
 }

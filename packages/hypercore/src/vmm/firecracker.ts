@@ -1,11 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CMDLINE, GUEST_VSOCK_PORT } from '@romulus/shared';
 import { vmmOverheadMib } from './cgroups.ts';
 import { DetachedVmmDriver, type DetachedVmmOptions } from './detached-vmm.ts';
 import { fcCall, fcRequest } from './firecracker-api.ts';
+import { JAIL_PATHS, jailerArgv, jailLayout, prepareJail, type JailLayout } from './firecracker-jailer.ts';
+import { setTapOwner } from './confine.ts';
 import { writeLaunchRecord } from './launch-record.ts';
 import { isProcessAlive, killAndWait, sleep } from './proc.ts';
 import { fileSha256, watchProbeBoot } from './probe.ts';
@@ -19,6 +21,11 @@ export interface FirecrackerDriverOptions extends DetachedVmmOptions {
   /** The KVM device whose presence is the first (not sufficient) condition; the probe boot decides. */
   kvmDevice?: string;
   startTimeoutMs?: number;
+  /**
+   * Firecracker's jailer (firecracker-jailer.ts). Default: $ROMULUS_JAILER; unset: Firecracker runs as the
+   * daemon's user (the driver warns when that is root). Needs VMM confinement on (the uid range).
+   */
+  jailerBinary?: string;
 }
 
 /** The binary the driver runs when none is configured: the environment's, else the one on PATH. */
@@ -28,6 +35,13 @@ export function defaultFirecrackerBinary(env: NodeJS.ProcessEnv = process.env): 
 
 /** The guest's vsock context id: any value >= 3 works, each VM has its own device (and host socket). */
 const GUEST_CID = 3;
+
+/** Where the VMM's files are on the host (`host`) and how Firecracker's API is told them (`api`). */
+interface FcLayout {
+  host: ReturnType<typeof firecrackerPaths>;
+  api: { apiSocket: string; vsockSocket: string; vmmLog: string; kernel: (p: string) => string; rootfs: (p: string) => string; disk: (p: string) => string; snapshotDir: string | null };
+  jail: JailLayout | null;
+}
 
 export function firecrackerPaths(stateDir: string) {
   return {
@@ -52,10 +66,29 @@ const probeMemo = new Map<string, VmmProbeResult>();
 export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
   readonly name = 'firecracker' as const;
   private readonly binary: string;
+  private readonly jailer: string | null;
 
   constructor(private readonly o: FirecrackerDriverOptions = {}) {
     super(o, 'vmm-firecracker');
     this.binary = o.firecrackerBinary ?? defaultFirecrackerBinary();
+    this.jailer = o.jailerBinary ?? (process.env.ROMULUS_JAILER || null);
+    if (this.jailer && !this.confinement) throw new Error('jailerBinary needs VMM confinement (a root daemon with confinement on)');
+    if (!this.jailer && this.confinement) this.log.warn('no jailer configured (driverOptions.jailerBinary / ROMULUS_JAILER): Firecracker VMMs run as root');
+  }
+
+  /** Paths for the VM in stateDir: plain files in the state dir, or inside its jail. */
+  private layout(stateDir: string, id: string): FcLayout {
+    const host = firecrackerPaths(stateDir);
+    if (!this.jailer) {
+      const same = (p: string) => p;
+      return { host, api: { apiSocket: host.apiSocket, vsockSocket: host.vsockSocket, vmmLog: host.vmmLog, kernel: same, rootfs: same, disk: same, snapshotDir: null }, jail: null };
+    }
+    const jail = jailLayout(stateDir, id, this.binary);
+    return {
+      host: { ...host, apiSocket: jail.host(JAIL_PATHS.apiSocket), vsockSocket: jail.host(JAIL_PATHS.vsockSocket), vmmLog: jail.host(JAIL_PATHS.vmmLog) },
+      api: { apiSocket: JAIL_PATHS.apiSocket, vsockSocket: JAIL_PATHS.vsockSocket, vmmLog: JAIL_PATHS.vmmLog, kernel: () => JAIL_PATHS.kernel, rootfs: () => JAIL_PATHS.rootfs, disk: () => JAIL_PATHS.disk, snapshotDir: JAIL_PATHS.snapshotDir },
+      jail,
+    };
   }
 
   private version(): string | null {
@@ -110,17 +143,29 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
 
 
   private channelFor(spec: VmLaunchSpec): RunningVm['channel'] {
-    return { kind: 'vsock', path: firecrackerPaths(spec.stateDir).vsockSocket, port: GUEST_VSOCK_PORT };
+    return { kind: 'vsock', path: this.layout(spec.stateDir, spec.id).host.vsockSocket, port: GUEST_VSOCK_PORT };
   }
 
   /** Spawn a bare firecracker process on its API socket (in its cgroup) and wait for the API to answer. */
   private async spawnVmm(spec: VmLaunchSpec) {
-    const p = firecrackerPaths(spec.stateDir);
+    const L = this.layout(spec.stateDir, spec.id);
+    const p = L.host;
     mkdirSync(spec.stateDir, { recursive: true, mode: 0o700 });
     rmSync(p.apiSocket, { force: true });
     rmSync(p.vsockSocket, { force: true }); // Firecracker binds it and fails on a stale one
     writeFileSync(p.consoleLog, '', { mode: 0o600 });
-    writeFileSync(p.vmmLog, '', { mode: 0o600 }); // Firecracker's logger opens an existing file
+    let argv = ['--api-sock', p.apiSocket, '--id', spec.id];
+    let binary = this.binary;
+    if (L.jail && this.confinement) {
+      const disk = existsSync(spec.diskPath) ? spec.diskPath : null;
+      const { identity } = this.confinement.prepare(spec.stateDir, { readOnlyFiles: [spec.kernelPath, spec.rootfsPath], writableFiles: disk ? [disk] : [], devices: [] });
+      prepareJail(L.jail, identity, { kernel: spec.kernelPath, rootfs: spec.rootfsPath, disk });
+      if (spec.tap) setTapOwner(spec.tap.name, identity);
+      argv = jailerArgv(this.binary, spec.id, identity, L.jail);
+      binary = this.jailer!;
+    } else {
+      writeFileSync(p.vmmLog, '', { mode: 0o600 }); // Firecracker's logger opens an existing file
+    }
     const cg = this.cgroupFor(spec.id);
     cg?.create({
       cpuQuotaCores: spec.cgroup?.cpuQuotaCores ?? spec.vcpus,
@@ -129,13 +174,14 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
     });
     let proc;
     try {
-      proc = spawnDetached(this.binary, ['--api-sock', p.apiSocket, '--id', spec.id], {
+      proc = spawnDetached(binary, argv, {
         procsFiles: cg?.procsFiles() ?? [],
         stdoutPath: p.consoleLog,
         stderrPath: p.stderrLog,
       });
     } catch (e) {
       await cg?.remove();
+      if (L.jail) this.confinement?.release(spec.stateDir, [spec.diskPath]);
       throw e;
     }
     // Recorded before any wait, so a daemon that dies from here on leaves a findable process (adopt kills it).
@@ -153,7 +199,7 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
       }
       try {
         const a = await fcRequest(p.apiSocket, 'GET', '/', undefined, 2000);
-        if (a.status === 200) return { p, cg, proc, vmmUpAt: Date.now() };
+        if (a.status === 200) return { p, api: L.api, cg, proc, vmmUpAt: Date.now() };
         lastErr = `GET / -> ${a.status}`;
       } catch (e) {
         lastErr = (e as Error).message;
@@ -201,12 +247,12 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
     const s = await this.spawnVmm(spec);
     const sock = s.p.apiSocket;
     try {
-      await fcCall(sock, 'PUT', '/logger', { log_path: s.p.vmmLog, level: 'Warning', show_level: true, show_log_origin: false });
-      await fcCall(sock, 'PUT', '/boot-source', { kernel_image_path: spec.kernelPath, boot_args: `${spec.kernelCmdline} ${CMDLINE.channel}=vsock` });
-      await fcCall(sock, 'PUT', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: spec.rootfsPath, is_root_device: true, is_read_only: true });
-      await fcCall(sock, 'PUT', '/drives/disk', { drive_id: 'disk', path_on_host: spec.diskPath, is_root_device: false, is_read_only: false });
+      await fcCall(sock, 'PUT', '/logger', { log_path: s.api.vmmLog, level: 'Warning', show_level: true, show_log_origin: false });
+      await fcCall(sock, 'PUT', '/boot-source', { kernel_image_path: s.api.kernel(spec.kernelPath), boot_args: `${spec.kernelCmdline} ${CMDLINE.channel}=vsock` });
+      await fcCall(sock, 'PUT', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: s.api.rootfs(spec.rootfsPath), is_root_device: true, is_read_only: true });
+      await fcCall(sock, 'PUT', '/drives/disk', { drive_id: 'disk', path_on_host: s.api.disk(spec.diskPath), is_root_device: false, is_read_only: false });
       await fcCall(sock, 'PUT', '/machine-config', { vcpu_count: spec.vcpus, mem_size_mib: spec.memoryMib });
-      await fcCall(sock, 'PUT', '/vsock', { guest_cid: GUEST_CID, uds_path: s.p.vsockSocket });
+      await fcCall(sock, 'PUT', '/vsock', { guest_cid: GUEST_CID, uds_path: s.api.vsockSocket });
       if (spec.tap) {
         await fcCall(sock, 'PUT', '/network-interfaces/eth0', { iface_id: 'eth0', host_dev_name: spec.tap.name, guest_mac: spec.tap.mac });
       }
@@ -223,18 +269,22 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
 
   /** Full snapshot of a running VM into dir (vmstate + memory); the VM is resumed afterwards either way. */
   async snapshot(vm: RunningVm, dir: string): Promise<void> {
-    const sock = firecrackerPaths(this.stateDirOf(vm)).apiSocket;
+    const L = this.layout(this.stateDirOf(vm), vm.id);
+    const sock = L.host.apiSocket;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // A jailed Firecracker writes into its own root; the daemon moves the files out.
+    const out = L.api.snapshotDir ?? dir;
     await fcCall(sock, 'PATCH', '/vm', { state: 'Paused' });
     try {
       await fcCall(sock, 'PUT', '/snapshot/create', {
         snapshot_type: 'Full',
-        snapshot_path: path.join(dir, 'vmstate'),
-        mem_file_path: path.join(dir, 'memory'),
+        snapshot_path: path.join(out, 'vmstate'),
+        mem_file_path: path.join(out, 'memory'),
       });
     } finally {
       await fcCall(sock, 'PATCH', '/vm', { state: 'Resumed' });
     }
+    if (L.jail) for (const f of ['vmstate', 'memory']) moveFile(L.jail.host(path.join(out, f)), path.join(dir, f));
   }
 
   /**
@@ -255,12 +305,18 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
     await this.requireUsable(spec.kernelPath);
     const s = await this.spawnVmm(spec);
     try {
-      await fcCall(s.p.apiSocket, 'PUT', '/logger', { log_path: s.p.vmmLog, level: 'Warning' });
+      let from = dir;
+      const jail = this.layout(spec.stateDir, spec.id).jail;
+      if (jail && s.api.snapshotDir) {
+        from = s.api.snapshotDir;
+        for (const f of ['vmstate', 'memory']) copyFileSync(path.join(dir, f), jail.host(path.join(from, f)), constants.COPYFILE_FICLONE);
+      }
+      await fcCall(s.p.apiSocket, 'PUT', '/logger', { log_path: s.api.vmmLog, level: 'Warning' });
       await fcCall(s.p.apiSocket, 'PUT', '/snapshot/load', {
-        snapshot_path: path.join(dir, 'vmstate'),
-        mem_backend: { backend_type: 'File', backend_path: path.join(dir, 'memory') },
+        snapshot_path: path.join(from, 'vmstate'),
+        mem_backend: { backend_type: 'File', backend_path: path.join(from, 'memory') },
         resume_vm: true,
-        vsock_override: { uds_path: s.p.vsockSocket },
+        vsock_override: { uds_path: s.api.vsockSocket },
         ...(spec.tap ? { network_overrides: [{ iface_id: 'eth0', host_dev_name: spec.tap.name }] } : {}),
       });
     } catch (e) {
@@ -271,13 +327,29 @@ export class FirecrackerDriver extends DetachedVmmDriver implements VmmDriver {
     return this.finishStart(spec, s, channel);
   }
 
+  /** The sockets; with the jailer its whole chroot base (sockets, links to the images, log). */
   protected runtimeFiles(stateDir: string): string[] {
     const p = firecrackerPaths(stateDir);
-    return [p.apiSocket, p.vsockSocket];
+    return this.jailer ? [p.apiSocket, p.vsockSocket, path.join(stateDir, 'jail')] : [p.apiSocket, p.vsockSocket];
+  }
+
+  protected removeRuntimeFiles(stateDir: string): void {
+    for (const f of this.runtimeFiles(stateDir)) rmSync(f, { recursive: true, force: true });
   }
 
   /** The guest sees ctrl-alt-del on its i8042 and reboots; Firecracker exits on the guest's reset. */
   protected async requestExit(vm: RunningVm): Promise<void> {
-    await fcCall(firecrackerPaths(this.stateDirOf(vm)).apiSocket, 'PUT', '/actions', { action_type: 'SendCtrlAltDel' });
+    await fcCall(this.layout(this.stateDirOf(vm), vm.id).host.apiSocket, 'PUT', '/actions', { action_type: 'SendCtrlAltDel' });
+  }
+}
+
+/** Rename, or copy + remove when dir is on another filesystem. */
+function moveFile(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    copyFileSync(from, to);
+    rmSync(from, { force: true });
   }
 }

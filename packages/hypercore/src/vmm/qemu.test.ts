@@ -63,8 +63,8 @@ describe('qemu driver: kernel-only boot with a busybox root disk', { timeout: BO
     }), { cgroupParent: parent, removeParent: true });
     t.after(() => driver.kill(vm).catch(() => {}));
     assert.equal(vm.accel, probe.accel);
-    assert.deepEqual(vm.channel, { kind: 'unix', path: path.join(stateDir, 'agent.sock') });
-    assert.equal(lstatSync(vm.channel.kind === 'unix' ? vm.channel.path : '').mode & 0o777, 0o600, 'channel socket is root-only');
+    assert.deepEqual(vm.channel, { kind: 'unix', path: path.join(stateDir, 'vmm', 'agent.sock') });
+    assert.equal(lstatSync(vm.channel.kind === 'unix' ? vm.channel.path : '').mode & 0o077, 0, 'channel socket is private to its owner');
     const deadline = Date.now() + BOOT_TIMEOUT;
     let consoleText = '';
     while (!BUSYBOX_MARKER.test(consoleText)) {

@@ -3,11 +3,13 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { cacheDir as defaultCacheDir, type Accel } from '@romulus/shared';
 import { vmmOverheadMib } from './cgroups.ts';
+import { runtimeDirOf } from './confine.ts';
+import { receiveMigration, sendMigration } from './confine-migration.ts';
 import { DetachedVmmDriver, type DetachedVmmOptions } from './detached-vmm.ts';
 import { readLaunchRecord, writeLaunchRecord, type LaunchRecord } from './launch-record.ts';
 import { isProcessAlive, killAndWait, sleep } from './proc.ts';
 import { probeQemuAccel } from './probe.ts';
-import { buildQemuArgs, DEFAULT_TB_SIZE_MIB, qemuPaths } from './qemu-args.ts';
+import { buildQemuArgs, DEFAULT_TB_SIZE_MIB, qemuPaths, type QemuPaths } from './qemu-args.ts';
 import { QmpClient } from './qmp.ts';
 import { spawnDetached, tailFile } from './spawn.ts';
 import type { RunningVm, VmLaunchSpec, VmmDriver, VmmProbeResult } from './types.ts';
@@ -80,9 +82,14 @@ export class QemuDriver extends DetachedVmmDriver implements VmmDriver {
    */
   private async launch(spec: VmLaunchSpec, accel: Accel, extraArgs: string[], onQmp: (qmp: QmpClient) => Promise<void>): Promise<RunningVm> {
     mkdirSync(spec.stateDir, { recursive: true, mode: 0o700 });
-    const p = qemuPaths(spec.stateDir);
+    const p = this.paths(spec.stateDir);
     this.removeRuntimeFiles(spec.stateDir);
     writeFileSync(p.consoleLog, '', { mode: 0o600 }); // a fresh console per boot; QEMU appends
+    const launcher = this.prepareLaunch(spec, {
+      readOnlyFiles: [spec.kernelPath, spec.rootfsPath],
+      writableFiles: [spec.diskPath, p.consoleLog],
+      devices: [...(accel === 'kvm' ? ['/dev/kvm'] : []), ...(spec.tap ? ['/dev/net/tun'] : [])],
+    });
 
     const cg = this.cgroupFor(spec.id);
     cg?.create({
@@ -96,9 +103,11 @@ export class QemuDriver extends DetachedVmmDriver implements VmmDriver {
         procsFiles: cg?.procsFiles() ?? [],
         stdoutPath: p.stdoutLog,
         stderrPath: p.stderrLog,
+        launcher,
       });
     } catch (e) {
       await cg?.remove();
+      this.confinement?.release(spec.stateDir, [spec.diskPath, p.consoleLog]);
       throw e;
     }
     const vm: RunningVm = {
@@ -134,7 +143,9 @@ export class QemuDriver extends DetachedVmmDriver implements VmmDriver {
       const why = tailFile(p.stderrLog) || tailFile(p.consoleLog);
       throw new Error(`qemu for VM ${spec.id} did not start: ${(e as Error).message}${why ? `: ${why}` : ''}`);
     }
-    chmodSync(p.agentSocket, 0o600); // umask 077 already did; be explicit, the channel carries secrets
+    // umask 077 already did; be explicit, the channel carries secrets. (A confined QEMU's socket is its
+    // own, in a dir only its uid can enter: never chmod through a path it could have made a symlink.)
+    if (!this.confinement) chmodSync(p.agentSocket, 0o600);
     writeLaunchRecord(spec.stateDir, { ...record, phase: 'running' });
     this.capper.track(p.consoleLog);
     this.log.info({ id: spec.id, pid: vm.pid, accel, vmmUpMs: vm.vmmUpAt - vm.spawnedAt }, 'qemu VMM up');
@@ -144,19 +155,28 @@ export class QemuDriver extends DetachedVmmDriver implements VmmDriver {
   /**
    * Snapshot a running VM into dir: pause, migrate its full state to dir/vmstate, copy its disk (the
    * memory image is only consistent with the disk as it was at that instant), write dir/snapshot.json,
-   * resume. QEMU 7.2 has no file: migration URI, so the stream goes through `exec:cat`.
+   * resume. QEMU 7.2 has no file: migration URI: the stream goes over a unix socket in the VM's runtime
+   * dir to the daemon, which writes the file (a confined QEMU cannot reach dir, and spawns no shell).
    */
   async snapshot(vm: RunningVm, dir: string): Promise<void> {
-    assertShellSafePath(dir);
+    assertAbsolute(dir);
+    const stateDir = this.stateDirOf(vm);
     const rec = readLaunchRecord(this.stateDirOf(vm));
     if (!rec || !this.isAlive(vm)) throw new Error(`VM ${vm.id} is not running`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const qmp = await QmpClient.connect(qemuPaths(this.stateDirOf(vm)).qmpSocket);
+    const qmp = await QmpClient.connect(this.paths(stateDir).qmpSocket);
     try {
       await qmp.execute('stop');
       try {
-        await qmp.execute('migrate', { uri: `exec:cat > '${path.join(dir, 'vmstate')}'` });
-        await waitForMigration(qmp, 300_000);
+        const sock = path.join(runtimeDirOf(stateDir), 'migrate-out.sock');
+        const sink = await receiveMigration(sock, path.join(dir, 'vmstate'), this.confinement?.lookup(stateDir) ?? null);
+        try {
+          await qmp.execute('migrate', { uri: `unix:${sock}` });
+          await waitForMigration(qmp, 300_000);
+          await sink.done;
+        } finally {
+          sink.close();
+        }
         copyFileSync(rec.spec.diskPath, path.join(dir, 'disk.ext4'), constants.COPYFILE_FICLONE);
         const meta: QemuSnapshotMeta = { vcpus: rec.spec.vcpus, memoryMib: rec.spec.memoryMib, accel: vm.accel, kernelPath: rec.spec.kernelPath, rootfsPath: rec.spec.rootfsPath, takenAt: Date.now() };
         writeFileSync(path.join(dir, 'snapshot.json'), JSON.stringify(meta, null, 2), { mode: 0o600 });
@@ -176,7 +196,7 @@ export class QemuDriver extends DetachedVmmDriver implements VmmDriver {
    */
   async restore(spec: VmLaunchSpec, dir: string): Promise<RunningVm> {
     validateLaunchSpec(spec, QEMU_LIMITS, { requireDisk: false });
-    assertShellSafePath(dir);
+    assertAbsolute(dir);
     return this.perStateDir.run(spec.stateDir, async () => {
       const existing = await this.adoptRecord(spec.stateDir);
       if (existing) return existing;
@@ -187,21 +207,33 @@ export class QemuDriver extends DetachedVmmDriver implements VmmDriver {
       }
       copyFileSync(path.join(dir, 'disk.ext4'), spec.diskPath, constants.COPYFILE_FICLONE);
       return this.launch(spec, meta.accel, ['-S', '-incoming', 'defer'], async (qmp) => {
-        await qmp.execute('migrate-incoming', { uri: `exec:cat '${path.join(dir, 'vmstate')}'` });
+        // QEMU listens (as the VM's uid, in its runtime dir) once the command returns; the daemon feeds it.
+        const sock = path.join(runtimeDirOf(spec.stateDir), 'migrate-in.sock');
+        await qmp.execute('migrate-incoming', { uri: `unix:${sock}` });
+        await sendMigration(sock, path.join(dir, 'vmstate'));
         await waitForMigration(qmp, 300_000);
         await qmp.execute('cont');
       });
     });
   }
 
+  /**
+   * QEMU's files: logs in the state dir, sockets and pid file in the runtime dir (confine.ts), the only
+   * directory a confined QEMU may create files in.
+   */
+  private paths(stateDir: string): QemuPaths {
+    const run = runtimeDirOf(stateDir);
+    return { ...qemuPaths(stateDir), qmpSocket: path.join(run, 'qmp.sock'), agentSocket: path.join(run, 'agent.sock'), pidFile: path.join(run, 'qemu.pid') };
+  }
+
   protected runtimeFiles(stateDir: string): string[] {
-    const p = qemuPaths(stateDir);
+    const p = this.paths(stateDir);
     return [p.qmpSocket, p.agentSocket, p.pidFile];
   }
 
   /** microvm with acpi=off has no power button; with -no-reboot a guest reset makes QEMU exit. */
   protected async requestExit(vm: RunningVm, timeoutMs: number): Promise<void> {
-    const qmp = await QmpClient.connect(qemuPaths(this.stateDirOf(vm)).qmpSocket, Math.min(timeoutMs, 5000));
+    const qmp = await QmpClient.connect(this.paths(this.stateDirOf(vm)).qmpSocket, Math.min(timeoutMs, 5000));
     try {
       await qmp.execute('system_reset');
     } finally {
@@ -219,9 +251,8 @@ export interface QemuSnapshotMeta {
   takenAt: number;
 }
 
-/** Snapshot dirs go into an `exec:` migration URI (a shell command): refuse anything that could break out. */
-function assertShellSafePath(p: string): void {
-  if (!path.isAbsolute(p) || !/^[A-Za-z0-9_./-]+$/.test(p)) throw new Error(`snapshot dir must be an absolute path of [A-Za-z0-9_./-]: ${p}`);
+function assertAbsolute(p: string): void {
+  if (!path.isAbsolute(p)) throw new Error(`snapshot dir must be an absolute path: ${p}`);
 }
 
 /** Poll query-migrate (every 50 ms) until the migration completed; throw on failure or timeout. */

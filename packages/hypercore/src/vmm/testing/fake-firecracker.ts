@@ -9,10 +9,13 @@
  * GUEST_VSOCK_PORT answers `sync` with a `hello` (a scripted guest agent, nothing more).
  * With --no-api --config-file it plays a probe boot: prints a kernel's root-mount panic and exits
  * (or, with FAKE_FC_PROBE=internal-error, what Firecracker logs when KVM cannot run the guest).
+ * With FAKE_FC_ROOT (set by testing/fake-jailer.ts) every path it is given is inside that dir, as in the
+ * jailer's chroot: a host path handed to a jailed Firecracker is not found.
  * No VM runs: this exercises the driver's HTTP and channel sequences, not a guest.
  */
 import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import net from 'node:net';
 import { GUEST_PROTOCOL_VERSION, GUEST_VSOCK_PORT } from '@romulus/shared';
 import { FirecrackerSpec } from './firecracker-spec.ts';
@@ -29,6 +32,9 @@ if (argv.includes('--version')) {
 }
 
 const spec = new FirecrackerSpec();
+const ROOT = process.env.FAKE_FC_ROOT;
+/** A path as Firecracker sees it, on the host: inside the jail's root when jailed. */
+const at = (p: string) => (ROOT ? path.join(ROOT, p) : p);
 
 if (argv.includes('--no-api')) {
   const config = JSON.parse(readFileSync(arg('--config-file')!, 'utf8'));
@@ -48,7 +54,8 @@ if (argv.includes('--no-api')) {
   process.exit(0);
 }
 
-const sockPath = arg('--api-sock');
+const sockArg = arg('--api-sock');
+const sockPath = sockArg === undefined ? undefined : at(sockArg);
 const id = arg('--id') ?? 'anonymous-instance';
 if (!sockPath) {
   console.error('fake firecracker: --api-sock required');
@@ -117,15 +124,15 @@ function handle(method: string, url: string, body: unknown): { status: number; j
     case 'getFirecrackerVersion':
       return { status: 200, json: { firecracker_version: '1.16.1' } };
     case 'putLogger':
-      if (typeof b.log_path === 'string' && !existsSync(b.log_path)) return fault(400, `Logger: no such file ${b.log_path}`);
+      if (typeof b.log_path === 'string' && !existsSync(at(b.log_path))) return fault(400, `Logger: no such file ${b.log_path}`);
       return { status: 204 };
     case 'putGuestBootSource':
-      if (!existsSync(String(b.kernel_image_path))) return fault(400, 'Boot source: kernel image not found');
+      if (!existsSync(at(String(b.kernel_image_path)))) return fault(400, 'Boot source: kernel image not found');
       configured.add('boot-source');
       return { status: 204 };
     case 'putGuestDriveByID':
       if (v.params.drive_id !== b.drive_id) return fault(400, 'The id from the path does not match the id from the body!');
-      if (!existsSync(String(b.path_on_host))) return fault(400, `Drive: no such file ${String(b.path_on_host)}`);
+      if (!existsSync(at(String(b.path_on_host)))) return fault(400, `Drive: no such file ${String(b.path_on_host)}`);
       configured.add(`drive:${b.drive_id}`);
       return { status: 204 };
     case 'putGuestNetworkInterfaceByID':
@@ -136,9 +143,9 @@ function handle(method: string, url: string, body: unknown): { status: number; j
       configured.add('machine-config');
       return { status: 204 };
     case 'putGuestVsock':
-      if (existsSync(String(b.uds_path))) return fault(400, `Vsock: cannot bind ${String(b.uds_path)}: Address in use`);
+      if (existsSync(at(String(b.uds_path)))) return fault(400, `Vsock: cannot bind ${String(b.uds_path)}: Address in use`);
       configured.add('vsock');
-      bindVsock(String(b.uds_path));
+      bindVsock(at(String(b.uds_path)));
       return { status: 204 };
     case 'createSyncAction':
       if (b.action_type === 'InstanceStart') {
@@ -160,8 +167,8 @@ function handle(method: string, url: string, body: unknown): { status: number; j
       return { status: 204 };
     case 'createSnapshot':
       if (state !== 'Paused') return fault(400, 'Cannot create a snapshot of a running microVM: pause it first.');
-      writeFileSync(String(b.snapshot_path), JSON.stringify({ fake: 'vmstate', id, vsockPath }));
-      writeFileSync(String(b.mem_file_path), 'fake guest memory');
+      writeFileSync(at(String(b.snapshot_path)), JSON.stringify({ fake: 'vmstate', id, vsockPath }));
+      writeFileSync(at(String(b.mem_file_path)), 'fake guest memory');
       return { status: 204 };
     case 'loadSnapshot': {
       if (state !== 'Not started' || configured.size > 0) return fault(400, 'Loading a snapshot is only allowed on a fresh microVM.');
@@ -169,11 +176,12 @@ function handle(method: string, url: string, body: unknown): { status: number; j
       const hasBackend = b.mem_backend !== undefined;
       if (hasFile === hasBackend) return fault(400, 'Exactly one of mem_file_path and mem_backend is required.');
       const mem = hasFile ? String(b.mem_file_path) : String((b.mem_backend as { backend_path: string }).backend_path);
-      if (!existsSync(String(b.snapshot_path)) || !existsSync(mem)) return fault(400, 'Snapshot files not found.');
+      if (!existsSync(at(String(b.snapshot_path))) || !existsSync(at(mem))) return fault(400, 'Snapshot files not found.');
       state = b.resume_vm ? 'Running' : 'Paused';
       // The snapshot remembers its vsock socket path; the override replaces it (else two VMs want one path).
-      const saved = JSON.parse(readFileSync(String(b.snapshot_path), 'utf8')) as { vsockPath?: string | null };
-      const vsock = (b.vsock_override as { uds_path?: string } | undefined)?.uds_path ?? saved.vsockPath;
+      const saved = JSON.parse(readFileSync(at(String(b.snapshot_path)), 'utf8')) as { vsockPath?: string | null };
+      const override = (b.vsock_override as { uds_path?: string } | undefined)?.uds_path;
+      const vsock = override !== undefined ? at(override) : saved.vsockPath; // saved: already a host path
       if (vsock) bindVsock(vsock);
       return { status: 204 };
     }
