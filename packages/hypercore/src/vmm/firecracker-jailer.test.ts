@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GUEST_VSOCK_PORT } from '@romulus/shared';
+import { GUEST_PROTOCOL_VERSION, GUEST_VSOCK_PORT } from '@romulus/shared';
 import { GuestChannel } from '../guest/channel.ts';
 import { FirecrackerDriver } from './firecracker.ts';
 import { jailerArgv, jailLayout } from './firecracker-jailer.ts';
@@ -122,7 +122,7 @@ describe('firecracker through the jailer (a fake jailer that checks its CLI, ove
     assert.equal(load.status, 204);
     assert.equal(load.body.snapshot_path, '/snapshot/vmstate');
     assert.equal(load.body.vsock_override.uds_path, '/vsock.sock');
-    assert.equal((await hello(vmB)).v, 1);
+    assert.equal((await hello(vmB)).v, GUEST_PROTOCOL_VERSION);
     await driver.kill(vmB);
   });
 
