@@ -20,9 +20,10 @@ export async function sweep(ctx: NodeContext, mgr: VmManager): Promise<void> {
   const ownsTap = (tap: string) => holders().some((e) => e.rec.tap === tap);
 
   // 1. Terminal VMs that still hold something (a failed undo or teardown step): release it, under the VM's lock.
-  for (const e of [...mgr.vms.values()]) {
-    if (!TERMINAL_VM_STATES.includes(e.rec.state) || e.deleted) continue;
-    if (!(await holdsSomething(ctx, e))) continue;
+  const terminal = [...mgr.vms.values()].filter((e) => TERMINAL_VM_STATES.includes(e.rec.state) && !e.deleted);
+  const hostTaps = terminal.length ? new Set([...(await ctx.network.listTaps()), ...(await ctx.network.listRuleTaps())]) : new Set<string>();
+  for (const e of terminal) {
+    if (!holdsSomething(ctx, e, hostTaps)) continue;
     await withLock(e, async () => {
       if (!TERMINAL_VM_STATES.includes(e.rec.state) || e.deleted) return;
       const errors = await teardown(ctx, e, false);
@@ -54,11 +55,11 @@ export async function sweep(ctx: NodeContext, mgr: VmManager): Promise<void> {
   }
 }
 
-async function holdsSomething(ctx: NodeContext, e: VmEntry): Promise<boolean> {
+/** `hostTaps`: the TAPs and rule-entry TAPs on the host, read once per pass. */
+function holdsSomething(ctx: NodeContext, e: VmEntry, hostTaps: Set<string>): boolean {
   const rec = e.rec;
   if (rec.vmm || e.channel || ctx.ips.ipOf(rec.id) !== undefined) return true;
-  if (!rec.tap) return false;
-  return (await ctx.network.tapExists(rec.tap)) || (await ctx.network.listRuleTaps()).includes(rec.tap);
+  return !!rec.tap && hostTaps.has(rec.tap);
 }
 
 /** Runs `sweep` every `intervalMs` (never two at once); a failing pass is logged and the next one retries. */
