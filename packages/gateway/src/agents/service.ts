@@ -27,7 +27,6 @@ import { Lifecycle } from './lifecycle.ts';
 import { isTerminal } from './states.ts';
 import { ownerView, publicView, usageOf } from './views.ts';
 
-
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
