@@ -11,6 +11,7 @@ import type { Ingress } from './ingress/ingress.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { NodeClient } from './node-client.ts';
 import { TokenBuckets } from './rate-limit.ts';
+import { agentEventRoutes } from './routes/agent-events.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { infoRoutes } from './routes/info.ts';
 import { StoreUnavailableError } from './store/errors.ts';
@@ -78,6 +79,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance<http.Serv
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(agentRoutes({ agents: deps.agents, auth: deps.auth, metrics }));
+  await app.register(agentEventRoutes({ agents: deps.agents, auth: deps.auth, rereadMs: deps.cfg.lifecycle.reconcileIntervalMs }));
   await app.register(infoRoutes({ cfg, agents: deps.agents, node: deps.node, store: deps.store, metrics, log: deps.log }));
   return app;
 }

@@ -308,6 +308,43 @@ describe('gateway API (fake node, fake chain, real SQLite and signatures)', () =
     assert.equal((await spawn(w)).status, 201, 'the wallet can spawn again');
   });
 
+  it("GET /events/:id pushes the owner's status as it changes and ends once stopped; others are refused", async () => {
+    const w = new TestWallet();
+    fund(w, 100_000);
+    const r = await spawn(w);
+    const id = r.json.agent.id;
+    assert.equal((await signed(new TestWallet(), 'GET', `/events/${id}`)).status, 403);
+    assert.equal((await request(`${gw.url}/events/${id}`)).status, 401);
+    assert.equal((await signed(w, 'GET', '/events/01a2377b780d-00000000ffff')).status, 404);
+
+    const res = await fetch(`${gw.url}/events/${id}`, { headers: w.headers() });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const seen: string[] = [];
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      let buf = '';
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (data && /^event: status$/m.test(block)) seen.push(JSON.parse(data).status);
+        }
+      }
+    })();
+    await until('first status', async () => seen.length > 0);
+    node.setState(id, 'starting');
+    node.setState(id, 'running');
+    await until('running pushed', async () => seen.includes('running'));
+    assert.equal((await signed(w, 'POST', `/stop/${id}`)).status, 202);
+    await reading; // the stream ends by itself after stopped
+    assert.deepEqual(seen.filter((s, i) => seen[i - 1] !== s), ['starting', 'running', 'stopping', 'stopped']);
+    assert.equal(gw.agents.changes.watched, 0, 'the ended stream left no subscription');
+  });
+
   it('many agents starting at once follow the one node event stream: no per-agent listeners (no MaxListenersExceededWarning)', async () => {
     const warnings: Error[] = [];
     const onWarning = (w: Error) => warnings.push(w);

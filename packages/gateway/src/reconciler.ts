@@ -85,6 +85,8 @@ export class Reconciler {
       const agent = await this.store.getAgent(agentId);
       if (!agent || isTerminal(agent.state)) return;
       await this.apply(agent, { source: 'event', vm: ev.type === 'vm' ? ev.vm : undefined });
+      // Also when nothing was applied: the VM's phase may have moved, or another gateway made the transition.
+      this.agents.changes.notify(agentId);
     } catch (err) {
       // The store may be briefly down: the periodic pass applies what this event would have.
       this.log.warn({ agent: agentId, err: (err as Error).message }, 'could not apply node event; the next pass will');
@@ -146,6 +148,7 @@ export class Reconciler {
   }
 
   private repaired(action: string, id: string): void {
+    this.agents.changes.notify(id);
     this.metrics.reconcilerRepairs.inc({ action });
     this.log.info({ action, id }, 'reconciled');
   }

@@ -22,6 +22,7 @@ import type { GatewayMetrics } from '../metrics.ts';
 import type { NodeClient } from '../node-client.ts';
 import type { AgentRecord, Store } from '../store/types.ts';
 import { ImageCatalog } from './catalog.ts';
+import { AgentChanges } from './changes.ts';
 import { gatewayErrorForNode } from './node-errors.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { isTerminal } from './states.ts';
@@ -38,6 +39,7 @@ export function hashToken(token: string): string {
 export class AgentService {
   readonly catalog: ImageCatalog;
   readonly lifecycle: Lifecycle;
+  readonly changes = new AgentChanges();
   /** Stops in flight (stopping → stopped), so close() can let them finish. */
   private readonly finishing = new Map<string, Promise<unknown>>();
 
@@ -146,6 +148,7 @@ export class AgentService {
     }
 
     this.metrics.spawns.inc({ result: 'ok' });
+    this.changes.notify(id);
     return {
       success: true,
       agent: {
@@ -202,6 +205,7 @@ export class AgentService {
       current = (await this.lifecycle.beginStop(agent)) ?? (await this.store.getAgent(id));
     }
     if (current?.state === 'stopping') this.finishStop(current);
+    this.changes.notify(id);
     return ownerView(current ?? agent, this.urlOf(id), this.now());
   }
 
@@ -211,7 +215,10 @@ export class AgentService {
     const p = this.lifecycle
       .finishStop(agent)
       .catch((err) => this.log.warn({ agent: agent.id, err: (err as Error).message }, 'stop not finished yet; the reconciler retries'))
-      .finally(() => this.finishing.delete(agent.id));
+      .finally(() => {
+        this.finishing.delete(agent.id);
+        this.changes.notify(agent.id);
+      });
     this.finishing.set(agent.id, p);
   }
 
