@@ -72,6 +72,13 @@ before(async () => {
     const next = statusScript.length > 1 ? statusScript.shift()! : (statusScript[0] ?? 'running');
     return { success: true, agent: agentStatus(next, wallet === owner.publicKey ? wallet : undefined) };
   });
+  // Pushed status (GET /events/:id) for ag-push only; ag-1 has no stream, as with an older gateway.
+  app.get('/events/ag-push', async (_req, reply) => {
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream' });
+    reply.raw.write(`: heartbeat\n\nevent: status\ndata: ${JSON.stringify(agentStatus('starting', owner.publicKey))}\n\n`);
+    setTimeout(() => reply.raw.end(`event: status\ndata: ${JSON.stringify(agentStatus('running', owner.publicKey))}\n\n`), 20);
+  });
   app.post('/stop/:id', async () => ({ success: true, agent: agentStatus('stopping', owner.publicKey) }));
   app.get('/usage/:wallet', async (req, reply) => {
     const wallet = (req.params as { wallet: string }).wallet;
@@ -197,4 +204,23 @@ test('agentFetch sends the bearer token with the agent host name, resolving *.lo
   assert.equal(anon.json<{ authorization: null }>().authorization, null);
   assert.equal(agentBaseUrl('abc.romulus.ai').toString(), 'https://abc.romulus.ai/');
   assert.equal(agentBaseUrl('abc.localhost:8080').toString(), 'http://abc.localhost:8080/');
+});
+
+test('waitForStatus follows the pushed events when the gateway has them, and polls when it does not', async () => {
+  const c = new RomulusClient({ baseUrl: base, signer: owner });
+  const seen: string[] = [];
+  const before = requests.length;
+  const a = await c.waitForStatus('ag-push', 'running', { intervalMs: 10, onStatus: (s) => seen.push(s.status) });
+  assert.equal(a.status, 'running');
+  assert.deepEqual(seen, ['starting', 'running']);
+  assert.deepEqual(requests.slice(before).map((r) => r.url), ['/events/ag-push'], 'no polling while events flow');
+  const pushed: string[] = [];
+  for await (const s of c.statusEvents('ag-push')) pushed.push(s.status);
+  assert.deepEqual(pushed, ['starting', 'running']);
+  await assert.rejects(
+    (async () => {
+      for await (const _ of c.statusEvents('ag-1')) void _;
+    })(),
+    (e: unknown) => e instanceof RomulusApiError && e.status === 404,
+  );
 });

@@ -111,17 +111,54 @@ export class RomulusClient {
   }
 
   /**
-   * Polls status until the agent is in `state`. Rejects with RomulusWaitError if it reaches another terminal
-   * state (failed, stopped: it will not come back) or time runs out.
+   * GET /events/:id (owner only): the agent's status each time it changes, pushed by the gateway; the
+   * iteration ends after a stopped or failed status, or when `signal` aborts.
+   */
+  async *statusEvents(id: string, signal?: AbortSignal): AsyncGenerator<AgentStatus> {
+    const url = `${this.baseUrl}/events/${encodeURIComponent(id)}`;
+    let res: Response;
+    try {
+      res = await this.fetchImpl(url, { headers: { accept: 'text/event-stream', ...(await signedHeaders(this.requireSigner())) }, signal });
+    } catch (err) {
+      throw new RomulusNetworkError(url, err);
+    }
+    if (!res.ok || !res.body) {
+      const text = await res.text().catch(() => '');
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      throw toApiError(res.status, json, text);
+    }
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      let end: number;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        if (!/^event: status$/m.test(block)) continue;
+        const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+        const agent: unknown = JSON.parse(data);
+        if (!Value.Check(AgentStatus, agent)) throw new RomulusApiError(res.status, 'BAD_RESPONSE', `unexpected event from GET /events/${id}`);
+        yield agent;
+      }
+    }
+  }
+
+  /**
+   * Resolves once the agent is in `state`. Follows the gateway's pushed events (statusEvents) when signed,
+   * and polls GET /status/:id when it cannot (unsigned, an older gateway, a dropped stream). Rejects with
+   * RomulusWaitError if the agent reaches another terminal state (failed, stopped: it will not come back) or
+   * time runs out.
    */
   async waitForStatus(id: string, state: AgentState, opts: WaitOptions = {}): Promise<AgentStatus> {
     const timeoutMs = opts.timeoutMs ?? 300_000;
-    let intervalMs = opts.intervalMs ?? 1000;
-    const maxIntervalMs = Math.max(intervalMs, opts.maxIntervalMs ?? 5000);
     const deadline = Date.now() + timeoutMs;
-    let last: AgentStatus | undefined;
-    for (;;) {
-      last = await this.status(id);
+    const settle = (last: AgentStatus): AgentStatus | null => {
       opts.onStatus?.(last);
       if (last.status === state) return last;
       if (TERMINAL.includes(last.status)) {
@@ -131,6 +168,28 @@ export class RomulusClient {
           last.reason,
         );
       }
+      return null;
+    };
+    let last: AgentStatus | undefined;
+    if (this.signer) {
+      try {
+        for await (const agent of this.statusEvents(id, AbortSignal.timeout(timeoutMs))) {
+          last = agent;
+          const done = settle(agent);
+          if (done) return done;
+        }
+      } catch (err) {
+        if (err instanceof RomulusWaitError) throw err;
+        if (Date.now() >= deadline) throw new RomulusWaitError(`agent ${id} still ${last?.status ?? 'unknown'} after ${timeoutMs} ms`, last?.status ?? 'unknown', last?.reason);
+        // Otherwise poll: it reports a real refusal (403, 404) the same way, and works with any gateway.
+      }
+    }
+    let intervalMs = opts.intervalMs ?? 1000;
+    const maxIntervalMs = Math.max(intervalMs, opts.maxIntervalMs ?? 5000);
+    for (;;) {
+      last = await this.status(id);
+      const done = settle(last);
+      if (done) return done;
       if (Date.now() + intervalMs > deadline) {
         throw new RomulusWaitError(`agent ${id} still ${last.status} after ${timeoutMs} ms`, last.status, last.reason);
       }
