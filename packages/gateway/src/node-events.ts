@@ -1,4 +1,4 @@
-import type { NodeEvent } from '@romulus/shared';
+import { readServerSentEvents, type NodeEvent } from '@romulus/shared';
 
 /**
  * Reads a node's GET /v1/events stream (server-sent events) and hands each event to `onEvent` until `signal`
@@ -36,24 +36,9 @@ export async function followNodeEvents(opts: {
   }
 }
 
-/** The `data:` of each SSE event as a NodeEvent (comments, ids and retry fields are ignored). */
-export async function* parseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<NodeEvent> {
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, end);
-      buf = buf.slice(end + 2);
-      const data = block
-        .split('\n')
-        .filter((l) => l.startsWith('data:'))
-        .map((l) => l.slice(5).replace(/^ /, ''))
-        .join('\n');
-      if (data) yield JSON.parse(data) as NodeEvent;
-    }
-  }
+/** Each event of the node's stream as a NodeEvent. */
+async function* parseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<NodeEvent> {
+  for await (const { data } of readServerSentEvents(body)) yield JSON.parse(data) as NodeEvent;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -4,6 +4,7 @@ import {
   SpawnResponse,
   TierConfig,
   WalletUsage,
+  readServerSentEvents,
   type AgentState,
   type SpawnRequest,
 } from '@romulus/shared';
@@ -132,20 +133,11 @@ export class RomulusClient {
       }
       throw toApiError(res.status, json, text);
     }
-    const decoder = new TextDecoder();
-    let buf = '';
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
-      let end: number;
-      while ((end = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, end);
-        buf = buf.slice(end + 2);
-        if (!/^event: status$/m.test(block)) continue;
-        const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-        const agent: unknown = JSON.parse(data);
-        if (!Value.Check(AgentStatus, agent)) throw new RomulusApiError(res.status, 'BAD_RESPONSE', `unexpected event from GET /events/${id}`);
-        yield agent;
-      }
+    for await (const { event, data } of readServerSentEvents(res.body)) {
+      if (event !== 'status') continue;
+      const agent: unknown = JSON.parse(data);
+      if (!Value.Check(AgentStatus, agent)) throw new RomulusApiError(res.status, 'BAD_RESPONSE', `unexpected event from GET /events/${id}`);
+      yield agent;
     }
   }
 

@@ -5,6 +5,7 @@ export * from './http-guard.ts';
 export * from './image.ts';
 export * from './node-api.ts';
 export * from './node-event-streams.ts';
+export * from './sse.ts';
 export * from './guest-protocol.ts';
 export * from './tiers.ts';
 export * from './gateway-api.ts';

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { NODE_ERRORS, type Capacity, type Health, type NodeErrorCode, type NodeEvent, type Vm, type VmState } from '../node-api.ts';
 import type { ImageManifest } from '../image.ts';
+import { readServerSentEvents } from '../sse.ts';
 
 /**
  * The node API contract (node-api.ts) pinned over HTTP, run against the real node with real VMs
@@ -382,17 +383,5 @@ export function nodeApiConformance(name: string, makeSubject: MakeNodeApiSubject
 
 /** Reads server-sent events off a stream until it ends or is aborted. */
 async function readSse(body: ReadableStream<Uint8Array>, onEvent: (type: string, ev: NodeEvent) => void): Promise<void> {
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, end);
-      buf = buf.slice(end + 2);
-      const type = /^event: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (type && data) onEvent(type, JSON.parse(data) as NodeEvent);
-    }
-  }
+  for await (const { event, data } of readServerSentEvents(body)) onEvent(event, JSON.parse(data) as NodeEvent);
 }
