@@ -48,14 +48,15 @@ export async function sendMigration(sockPath: string, file: string): Promise<voi
     conn.once('error', reject);
   });
   const source = createReadStream(file);
-  let readAll = false;
-  source.once('end', () => (readAll = true));
+  let readFailed = false;
+  source.once('error', () => (readFailed = true));
   try {
     await pipeline(source, conn);
   } catch (err) {
-    // QEMU closes its end as soon as it has parsed the stream's end marker, which can beat our socket's own
-    // finish (seen under load). Once every byte was read and handed over that is not a failure: the caller
-    // learns the outcome from QEMU (query-migrate), which also catches a stream QEMU did not accept.
-    if (!(readAll && (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE')) throw err;
+    // QEMU closes its end as soon as it has parsed the stream's end marker, which can beat our own finish
+    // (seen under load as ERR_STREAM_PREMATURE_CLOSE, or a reset on the last write). A peer that hung up is
+    // not ours to judge: the caller learns the outcome from QEMU (query-migrate: completed, or failed if the
+    // stream was cut short). Only failing to read the state file is our error.
+    if (readFailed) throw err;
   }
 }
