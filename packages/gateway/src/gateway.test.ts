@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WebSocketServer, WebSocket } from 'ws';
-import { createLogger } from '@romulus/shared';
+import { createLogger, readServerSentEvents } from '@romulus/shared';
 import { ChainUnavailableError, type BalanceLookup } from './chain/types.ts';
 import { startGateway, type Gateway } from './gateway.ts';
 import { SqliteStore } from './store/sqlite.ts';
@@ -322,18 +322,7 @@ describe('gateway API (fake node, fake chain, real SQLite and signatures)', () =
     assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
     const seen: string[] = [];
     const reading = (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (data && /^event: status$/m.test(block)) seen.push(JSON.parse(data).status);
-        }
-      }
+      for await (const { event, data } of readServerSentEvents(res.body!)) if (event === 'status') seen.push(JSON.parse(data).status);
     })();
     await until('first status', async () => seen.length > 0);
     node.setState(id, 'starting');

@@ -3,18 +3,9 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import net from 'node:net';
 import { createGuardedServer } from './http-guard.ts';
+import { exchange } from './testing/raw-http.ts';
 
 /** Raw bytes in, the whole answer out (the server closes these connections itself). */
-function exchange(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    let got = '';
-    s.on('data', (d) => (got += d.toString()));
-    s.on('close', () => resolve(got));
-    s.on('error', reject);
-    s.write(bytes);
-  });
-}
 
 function envelopeOf(answer: string): { status: number; code: string } {
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);

@@ -8,20 +8,10 @@ import { createMetrics } from '../metrics.ts';
 import type { AgentRecord, Store } from '../store/types.ts';
 import { createEdgeServer } from './edge.ts';
 import { Ingress } from './ingress.ts';
+import { exchange, codeOf } from '@romulus/shared/testing/raw-http';
 
 /** Raw bytes in, the whole answer out. */
-function exchange(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    let got = '';
-    s.on('data', (d) => (got += d.toString()));
-    s.on('close', () => resolve(got));
-    s.on('error', reject);
-    s.write(bytes);
-  });
-}
 
-const codeOf = (answer: string) => [Number(answer.slice(9, 12)), JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error.code];
 
 describe('ingress upgrades are answered, never dropped', () => {
   const id = '0123456789ab-0123456789ab';

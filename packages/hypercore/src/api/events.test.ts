@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { rmSync } from 'node:fs';
 import { pino } from 'pino';
-import type { NodeEvent } from '@romulus/shared';
+import { readServerSentEvents, type NodeEvent } from '@romulus/shared';
 import type { RunCommand } from '../exec.ts';
 import { startNode } from '../node.ts';
 import { FakeDriver } from '../testing/fake-driver.ts';
@@ -12,25 +12,14 @@ import { TEST_TOKEN, tempDir, writeTestImage } from '../testing/fixtures.ts';
 
 const fakeRun: RunCommand = async () => ({ code: 0, stdout: '', stderr: '' });
 
-/** Reads SSE blocks off the stream until `enough` says stop; returns the events' data. */
+/** Reads the stream's events until `enough` says stop. */
 async function readEvents(res: Response, enough: (evs: NodeEvent[]) => boolean): Promise<NodeEvent[]> {
   const evs: NodeEvent[] = [];
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, end);
-      buf = buf.slice(end + 2);
-      const type = /^event: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (!data) continue;
-      const ev = JSON.parse(data) as NodeEvent;
-      assert.equal(ev.type, type, 'the SSE event name is the event type');
-      evs.push(ev);
-      if (enough(evs)) return evs;
-    }
+  for await (const { event, data } of readServerSentEvents(res.body!)) {
+    const ev = JSON.parse(data) as NodeEvent;
+    assert.equal(ev.type, event, 'the SSE event name is the event type');
+    evs.push(ev);
+    if (enough(evs)) break;
   }
   return evs;
 }

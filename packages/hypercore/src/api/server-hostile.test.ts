@@ -5,19 +5,9 @@ import { createLogger } from '@romulus/shared';
 import type { VmManager } from '../manager/vm-manager.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import { buildApi } from './server.ts';
+import { exchange, codeOf } from '@romulus/shared/testing/raw-http';
 
 /** Raw bytes in, the whole answer out (these answers close the connection). */
-function exchange(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    let got = '';
-    s.on('data', (d) => (got += d.toString()));
-    s.on('close', () => resolve(got));
-    s.on('error', reject);
-    s.write(bytes);
-  });
-}
-const codeOf = (a: string) => [Number(a.slice(9, 12)), JSON.parse(a.slice(a.indexOf('\r\n\r\n') + 4)).error.code];
 
 /** What never reaches a route handler: no manager is needed, so none is given. */
 describe('node API: parser, router and slow-client errors in the envelope', () => {
